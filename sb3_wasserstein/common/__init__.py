@@ -1,0 +1,1 @@
+"""The mathematics shared by the algorithms: pure, batched torch functions."""
