@@ -1,0 +1,38 @@
+"""SPO: WPO with the entropic (Sinkhorn) plan and its smooth dual (design note, section 2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch as th
+
+from sb3_wasserstein.common.transport import DualSolution, sinkhorn_dual, sinkhorn_plan, solve_sinkhorn_dual, transport_cost
+from sb3_wasserstein.common.validation import check_real
+from sb3_wasserstein.wpo.wpo import WPO, Support
+
+
+class SPO(WPO):
+    """Sinkhorn Policy Optimization: WPO whose plan is the Gibbs kernel
+    ``P(a'|a,s) ∝ nu(a') exp((A_k(s,a') - beta d(a,a')) / lam)`` with a uniform reference ``nu``.
+
+    :param lam: entropic strength, in units of the rollout's advantage standard deviation (``> 0``);
+        as ``lam -> 0`` SPO's update tends to WPO's
+    Other parameters: see ``WPO``.
+    """
+
+    def __init__(self, *args, lam: float = 0.1, **kwargs: Any):
+        self.lam = check_real("lam", lam, 0.0)
+        super().__init__(*args, **kwargs)
+
+    def _solve(self, advantages: th.Tensor, support: Support) -> DualSolution:
+        cost = support.cost.double()
+        source = support.source.double()
+        if self.beta == "auto":
+            return solve_sinkhorn_dual(advantages, cost, source, self.delta, self.lam)
+        beta = float(self.beta(self._current_progress_remaining) if callable(self.beta) else self.beta)
+        plan = sinkhorn_plan(advantages, cost, beta, self.lam)
+        objective = sinkhorn_dual(beta, advantages, cost, source, self.delta, self.lam).item()
+        return DualSolution(beta, plan, transport_cost(plan, cost, source).mean().item(), objective)
+
+    def learn(self, *args, tb_log_name: str = "SPO", **kwargs):
+        return super().learn(*args, tb_log_name=tb_log_name, **kwargs)

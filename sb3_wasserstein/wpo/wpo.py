@@ -1,0 +1,367 @@
+"""WPO and SPO: on-policy trust-region updates by optimal transport (design note, sections 1 to 3)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any, ClassVar, NamedTuple, TypeVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.utils import explained_variance
+from torch.nn import functional as F
+
+from sb3_wasserstein.common.costs import BOX_COSTS, box_cost, zero_one_cost
+from sb3_wasserstein.common.projection import categorical_projection_loss, decoupled_gaussian_projection_loss
+from sb3_wasserstein.common.transport import (
+    DualSolution,
+    solve_wasserstein_dual,
+    target_marginal,
+    transport_cost,
+    wasserstein_dual,
+    wasserstein_plan,
+)
+from sb3_wasserstein.common.validation import check_integer, check_real
+from sb3_wasserstein.wpo.policies import MlpPolicy, MultiInputPolicy, WassersteinActorCriticPolicy
+
+SelfWPO = TypeVar("SelfWPO", bound="WPO")
+
+
+class Support(NamedTuple):
+    """The finite support of the plan at each rollout state, and the old policy on it."""
+
+    actions: th.Tensor | None  # [B, n, d] candidates for Box; None for Discrete (the whole action set)
+    source: th.Tensor  # [B, n] old policy's probability of each support point
+    cost: th.Tensor  # [B, n, n] or [n, n] ground cost between support points
+    old_mean: th.Tensor | None  # [B, d] old Gaussian mean (Box)
+    old_log_std: th.Tensor | None  # [B, d] old Gaussian log-std (Box)
+
+
+class WPO(OnPolicyAlgorithm):
+    """Wasserstein Policy Optimization (Song, He, Ding & Zhao, TMLR 2023).
+
+    Each iteration: fit the critics (V on the rollout's lambda-returns, Q on those of the last
+    ``q_window`` rollouts), build the transport plan of the old policy towards higher advantage on a
+    finite action support, choose the multiplier ``beta`` from the dual, and project the plan's
+    marginal back onto the policy network by weighted maximum likelihood.
+
+    :param policy: the policy model (``MlpPolicy``, ``MultiInputPolicy`` or a subclass of ``WassersteinActorCriticPolicy``)
+    :param env: the environment to learn from (if registered in Gym, can be str)
+    :param learning_rate: Adam learning rate of all heads, a float or a schedule of ``progress_remaining``
+    :param n_steps: steps per environment per rollout
+    :param batch_size: minibatch size of the critic fit and of the projection
+    :param n_epochs: passes over the rollout for the critic fit, and again for the projection
+    :param gamma: discount factor
+    :param gae_lambda: GAE lambda of the advantages and lambda-returns
+    :param delta: trust-region radius, in units of the ground cost (e.g. probability mass moved for the 0/1 cost)
+    :param beta: the multiplier: ``"auto"`` solves the dual on each rollout for ``delta``; a float
+        ``>= 0`` fixes it; a callable of ``progress_remaining`` (1 to 0) gives a schedule. It multiplies
+        the cost against advantages scaled to unit standard deviation on the rollout.
+    :param n_candidates: ``M``, actions drawn from the old policy per state for Box spaces (plus the executed one)
+    :param cost: the ground cost. Discrete: ``None`` for 0/1, or an ``[n, n]`` matrix, non-negative with a zero
+        diagonal. Box: ``"squared_euclidean"`` (W2, default), ``"euclidean"`` (W1) or ``"mahalanobis"``
+        (squared distance in units of the old policy's standard deviation).
+    :param q_window: number of recent rollouts the Q head is fitted on
+    :param max_grad_norm: gradient clipping norm
+    :param stats_window_size: episodes averaged in the rollout logs
+    :param tensorboard_log: tensorboard log folder (None: no tensorboard)
+    :param policy_kwargs: keyword arguments of the policy
+    :param verbose: 0 none, 1 training info, 2 debug
+    :param seed: seed of the random generators
+    :param device: ``cpu``, ``cuda`` or ``auto``
+    :param _init_setup_model: whether to build the networks on creation
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy, "MultiInputPolicy": MultiInputPolicy}
+    policy: WassersteinActorCriticPolicy
+
+    def __init__(
+        self,
+        policy: str | type[WassersteinActorCriticPolicy],
+        env: GymEnv | str | None,
+        learning_rate: float | Schedule = 3e-4,
+        n_steps: int = 2048,
+        batch_size: int = 64,
+        n_epochs: int = 10,
+        gamma: float = 0.99,
+        gae_lambda: float = 0.95,
+        delta: float = 0.1,
+        beta: str | float | Callable[[float], float] = "auto",
+        n_candidates: int = 4,
+        cost: str | np.ndarray | None = None,
+        q_window: int = 4,
+        max_grad_norm: float = 0.5,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ):
+        self._check_hyperparameters(learning_rate, n_steps, batch_size, n_epochs, gamma, gae_lambda, delta, beta,
+                                    n_candidates, q_window, max_grad_norm)
+        super().__init__(
+            policy,
+            env,
+            learning_rate=learning_rate,
+            n_steps=n_steps,
+            gamma=gamma,
+            gae_lambda=gae_lambda,
+            ent_coef=0.0,
+            vf_coef=1.0,
+            max_grad_norm=max_grad_norm,
+            use_sde=False,
+            sde_sample_freq=-1,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs,
+            verbose=verbose,
+            device=device,
+            seed=seed,
+            _init_setup_model=False,
+            supported_action_spaces=(spaces.Discrete, spaces.Box),
+        )
+        self.batch_size = batch_size
+        self.n_epochs = n_epochs
+        self.delta = delta
+        self.beta = beta
+        self.n_candidates = n_candidates
+        self.cost = cost
+        self.q_window = q_window
+        if self.env is not None and self.n_steps * self.n_envs < batch_size:
+            raise ValueError(
+                f"`n_steps * n_envs` ({self.n_steps} * {self.n_envs}) must be at least `batch_size` ({batch_size})."
+            )
+        if _init_setup_model:
+            self._setup_model()
+
+    @staticmethod
+    def _check_hyperparameters(learning_rate, n_steps, batch_size, n_epochs, gamma, gae_lambda, delta, beta,
+                               n_candidates, q_window, max_grad_norm) -> None:
+        if not callable(learning_rate):
+            check_real("learning_rate", learning_rate, 0.0)
+        check_integer("n_steps", n_steps, 1)
+        check_integer("batch_size", batch_size, 2)
+        check_integer("n_epochs", n_epochs, 1)
+        check_real("gamma", gamma, 0.0, 1.0, low_inclusive=True)
+        check_real("gae_lambda", gae_lambda, 0.0, 1.0, low_inclusive=True)
+        check_real("delta", delta, 0.0)
+        if not (beta == "auto" or callable(beta)):
+            if isinstance(beta, str):
+                raise ValueError(f"`beta` must be 'auto', a number >= 0 or a callable of progress_remaining, got {beta!r}.")
+            check_real("beta", beta, 0.0, low_inclusive=True)
+        check_integer("n_candidates", n_candidates, 1)
+        check_integer("q_window", q_window, 1)
+        check_real("max_grad_norm", max_grad_norm, 0.0)
+
+    def _checked_cost(self) -> th.Tensor | str:
+        """The ground cost for this action space, checked: a ``[n, n]`` tensor (Discrete) or a Box cost name."""
+        if isinstance(self.action_space, spaces.Discrete):
+            n_actions = int(self.action_space.n)
+            if self.cost is None:
+                return zero_one_cost(n_actions).to(self.device)
+            if isinstance(self.cost, str):
+                raise ValueError(f"`cost` for a Discrete action space must be None or an [n, n] matrix, got {self.cost!r}.")
+            matrix = th.as_tensor(np.asarray(self.cost, dtype=np.float32))
+            if matrix.shape != (n_actions, n_actions):
+                raise ValueError(f"`cost` must have shape ({n_actions}, {n_actions}) for {self.action_space}, got {tuple(matrix.shape)}.")
+            if not th.isfinite(matrix).all() or (matrix < 0).any() or (th.diagonal(matrix) != 0).any():
+                raise ValueError(f"`cost` must be finite and non-negative with a zero diagonal, got {self.cost!r}.")
+            return matrix.to(self.device)
+        if len(self.action_space.shape) != 1:
+            raise ValueError(f"Box action spaces must be one-dimensional, got shape {self.action_space.shape}.")
+        cost = "squared_euclidean" if self.cost is None else self.cost
+        if not isinstance(cost, str) or cost not in BOX_COSTS:
+            raise ValueError(f"`cost` for a Box action space must be one of {BOX_COSTS}, got {cost!r}.")
+        return cost
+
+    def _setup_model(self) -> None:
+        self._ground_cost = self._checked_cost()
+        super()._setup_model()
+        self._q_samples: deque = deque(maxlen=self.q_window)
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_ground_cost", "_q_samples"]
+
+    # -- the update, in the order of the design note: critic, plan, dual, projection ---------------------
+
+    def train(self) -> None:
+        """One WPO/SPO iteration on the last rollout."""
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)
+        rollout = next(self.rollout_buffer.get(batch_size=None))
+        self._q_samples.append((rollout.observations, rollout.actions, rollout.returns))
+
+        with th.no_grad():
+            support, old_distribution = self._support(rollout.observations, rollout.actions)
+            q_correlation = self._q_advantage_correlation(rollout, support)
+        value_loss, q_loss = self._fit_critics(rollout)
+
+        with th.no_grad():
+            advantages = self._support_advantages(rollout.observations, support)
+            solution = self._solve(advantages, support)
+            target = target_marginal(solution.plan, support.source.double()).float()
+
+        policy_loss = self._project(rollout.observations, support, target)
+
+        with th.no_grad():
+            new_distribution = self.policy.get_distribution(rollout.observations)
+            approx_kl = th.distributions.kl_divergence(old_distribution, new_distribution.distribution)
+            if approx_kl.dim() > 1:
+                approx_kl = approx_kl.sum(-1)
+            entropy = new_distribution.entropy().mean().item()
+            values = self.policy.predict_values(rollout.observations).flatten()
+
+        self._n_updates += 1
+        self.logger.record("train/beta", solution.beta)
+        self.logger.record("train/transport_cost", solution.transport_cost)
+        self.logger.record("train/dual_objective", solution.dual_objective)
+        self.logger.record("train/q_loss", q_loss)
+        self.logger.record("train/value_loss", value_loss)
+        self.logger.record("train/policy_loss", policy_loss)
+        self.logger.record("train/entropy", entropy)
+        self.logger.record("train/approx_kl", approx_kl.mean().item())
+        self.logger.record("train/q_advantage_correlation", q_correlation)
+        self.logger.record("train/explained_variance", explained_variance(values.cpu().numpy(), rollout.returns.cpu().numpy()))
+        if support.old_log_std is not None:
+            self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+
+    def _support(self, observations, executed: th.Tensor) -> tuple[Support, th.distributions.Distribution]:
+        """The support of each state's plan, and the old policy's distribution on the rollout.
+
+        Discrete: the whole action set, weighted by ``pi_k(a|s)``. Box: the executed action and
+        ``n_candidates`` draws from ``pi_k(.|s)``, uniformly weighted (all are samples of ``pi_k``).
+        """
+        # SB3 policies reuse one distribution object: keep the torch distribution it wraps.
+        old = self.policy.get_distribution(observations).distribution
+        if isinstance(self.action_space, spaces.Discrete):
+            return Support(None, old.probs, self._ground_cost, None, None), old
+        candidates = old.sample((self.n_candidates,)).transpose(0, 1)
+        actions = th.cat([executed.unsqueeze(1), candidates], dim=1)
+        n_support = actions.shape[1]
+        source = th.full(actions.shape[:2], 1.0 / n_support, device=actions.device)
+        scale = old.stddev
+        cost = box_cost(actions, self._ground_cost, scale=scale)
+        return Support(actions, source, cost, old.mean, th.log(scale)), old
+
+    def _support_advantages(self, observations, support: Support) -> th.Tensor:
+        """``A_k`` on the support from the Q head, centred per state and scaled to unit std on the batch.
+
+        A per-state constant changes neither plan; the scaling makes ``beta`` and ``lam`` unit-free.
+        """
+        q_values = self.policy.q_values(observations, support.actions)
+        centred = q_values - q_values.mean(dim=1, keepdim=True)
+        return (centred / (centred.std() + 1e-8)).double()
+
+    def _q_advantage_correlation(self, rollout, support: Support) -> float:
+        """Health of the Q head: correlation of its advantage at the executed actions with GAE's.
+
+        Measured before the Q head sees this rollout, so it is a held-out figure.
+        """
+        q_values = self.policy.q_values(rollout.observations, support.actions)
+        executed = q_values.gather(1, rollout.actions.long().view(-1, 1)).squeeze(1) if support.actions is None else q_values[:, 0]
+        q_advantages = executed - (support.source * q_values).sum(1)
+        stacked = th.stack([q_advantages, rollout.advantages])
+        return th.corrcoef(stacked)[0, 1].item()
+
+    def _fit_critics(self, rollout) -> tuple[float, float]:
+        """Regress V on this rollout's lambda-returns and Q on the last ``q_window`` rollouts' pairs."""
+        window_obs, window_actions, window_returns = self._concatenated_window()
+        n_window = len(window_returns)
+        value_losses, q_losses = [], []
+        for _ in range(self.n_epochs):
+            for indices in self._minibatches(len(rollout.returns)):
+                window_indices = th.randint(n_window, (len(indices),), device=self.device)
+                values = self.policy.predict_values(_index(rollout.observations, indices)).flatten()
+                value_loss = F.mse_loss(values, rollout.returns[indices])
+                q_values = self.policy.q_value(_index(window_obs, window_indices), window_actions[window_indices])
+                q_loss = F.mse_loss(q_values, window_returns[window_indices])
+                self._step(value_loss + q_loss)
+                value_losses.append(value_loss.item())
+                q_losses.append(q_loss.item())
+        return float(np.mean(value_losses)), float(np.mean(q_losses))
+
+    def _solve(self, advantages: th.Tensor, support: Support) -> DualSolution:
+        """The plan at ``beta``: the dual's solution for ``beta="auto"``, else the fixed or scheduled value."""
+        cost = support.cost.double()
+        source = support.source.double()
+        if self.beta == "auto":
+            return solve_wasserstein_dual(advantages, cost, source, self.delta)
+        beta = float(self.beta(self._current_progress_remaining) if callable(self.beta) else self.beta)
+        plan = wasserstein_plan(advantages, cost, beta)
+        objective = wasserstein_dual(beta, advantages, cost, source, self.delta).item()
+        return DualSolution(beta, plan, transport_cost(plan, cost, source).mean().item(), objective)
+
+    def _project(self, observations, support: Support, target: th.Tensor) -> float:
+        """Fit ``pi_theta`` to the plan's marginal by weighted maximum likelihood, ``n_epochs`` passes."""
+        losses = []
+        for _ in range(self.n_epochs):
+            for indices in self._minibatches(len(target)):
+                distribution = self.policy.get_distribution(_index(observations, indices))
+                if support.actions is None:
+                    loss = categorical_projection_loss(distribution.distribution.logits, target[indices])
+                else:
+                    mean_loss, spread_loss = decoupled_gaussian_projection_loss(
+                        distribution.distribution.mean,
+                        self.policy.log_std.expand_as(distribution.distribution.mean),
+                        support.old_mean[indices],
+                        support.old_log_std[indices],
+                        support.actions[indices],
+                        target[indices],
+                    )
+                    loss = mean_loss + spread_loss
+                self._step(loss)
+                losses.append(loss.item())
+        return float(np.mean(losses))
+
+    # -- plumbing -------------------------------------------------------------------------------------
+
+    def _minibatches(self, n_samples: int):
+        permutation = th.randperm(n_samples, device=self.device)
+        for start in range(0, n_samples, self.batch_size):
+            yield permutation[start : start + self.batch_size]
+
+    def _step(self, loss: th.Tensor) -> None:
+        self.policy.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+        self.policy.optimizer.step()
+
+    def _concatenated_window(self):
+        observations, actions, returns = zip(*self._q_samples)
+        if isinstance(observations[0], dict):
+            stacked_obs = {key: th.cat([obs[key] for obs in observations]) for key in observations[0]}
+        else:
+            stacked_obs = th.cat(observations)
+        return stacked_obs, th.cat(actions), th.cat(returns)
+
+    def learn(
+        self: SelfWPO,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 1,
+        tb_log_name: str = "WPO",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfWPO:
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+
+def _index(observations, indices: th.Tensor):
+    """Rows ``indices`` of a tensor or of every tensor of a Dict observation."""
+    if isinstance(observations, dict):
+        return {key: value[indices] for key, value in observations.items()}
+    return observations[indices]

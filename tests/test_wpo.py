@@ -1,0 +1,184 @@
+"""WPO and SPO through SB3's API: validation, spaces, save/load, determinism, callbacks, logging."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.envs import SimpleMultiObsEnv
+from stable_baselines3.common.logger import configure
+
+from sb3_wasserstein import SPO, WPO
+
+SMALL = dict(n_steps=64, batch_size=32, n_epochs=2, seed=0)
+
+
+class MultiDiscreteEnv(gym.Env):
+    observation_space = spaces.Box(-1, 1, (2,))
+    action_space = spaces.MultiDiscrete([3, 3])
+
+    def reset(self, seed=None, options=None):
+        return np.zeros(2, dtype=np.float32), {}
+
+    def step(self, action):
+        return np.zeros(2, dtype=np.float32), 0.0, False, False, {}
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(delta=0.0), "`delta` must be a finite number in \\(0.0"),
+        (dict(delta=float("nan")), "`delta`"),
+        (dict(beta=-1.0), "`beta` must be a finite number in \\[0.0"),
+        (dict(beta="fast"), "`beta` must be 'auto'"),
+        (dict(n_candidates=0), "`n_candidates` must be an integer >= 1, got 0"),
+        (dict(q_window=0), "`q_window`"),
+        (dict(batch_size=1), "`batch_size`"),
+        (dict(n_epochs=0), "`n_epochs`"),
+        (dict(gamma=1.5), "`gamma`"),
+        (dict(gae_lambda=-0.1), "`gae_lambda`"),
+        (dict(learning_rate=float("inf")), "`learning_rate`"),
+        (dict(max_grad_norm=0), "`max_grad_norm`"),
+        (dict(n_steps=16, batch_size=64), "`n_steps \\* n_envs` \\(16 \\* 1\\) must be at least `batch_size` \\(64\\)"),
+    ],
+)
+def test_bad_hyperparameters_fail_before_training(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        WPO("MlpPolicy", "CartPole-v1", **kwargs)
+
+
+def test_bad_lam_fails():
+    with pytest.raises(ValueError, match="`lam` must be a finite number in \\(0.0"):
+        SPO("MlpPolicy", "CartPole-v1", lam=0.0)
+
+
+@pytest.mark.parametrize(
+    "env_id, cost, message",
+    [
+        ("CartPole-v1", np.ones((3, 3)), "`cost` must have shape \\(2, 2\\)"),
+        ("CartPole-v1", np.array([[0.0, -1.0], [1.0, 0.0]]), "non-negative with a zero diagonal"),
+        ("CartPole-v1", np.array([[1.0, 1.0], [1.0, 0.0]]), "zero diagonal"),
+        ("CartPole-v1", "euclidean", "Discrete action space must be None or an \\[n, n\\] matrix"),
+        ("Pendulum-v1", "manhattan", "must be one of \\('squared_euclidean', 'euclidean', 'mahalanobis'\\)"),
+        ("Pendulum-v1", np.zeros((2, 2)), "Box action space must be one of"),
+    ],
+)
+def test_bad_cost_fails(env_id, cost, message):
+    with pytest.raises(ValueError, match=message):
+        WPO("MlpPolicy", env_id, cost=cost)
+
+
+def test_unsupported_action_space_is_named():
+    with pytest.raises(AssertionError, match="MultiDiscrete"):
+        WPO("MlpPolicy", MultiDiscreteEnv())
+
+
+def record_logs(model):
+    model.set_logger(configure(None, ["csv"]))
+    values = {}
+    original = model.logger.record
+
+    def record(key, value, exclude=None):
+        values[key] = value
+        original(key, value, exclude)
+
+    model.logger.record = record
+    return values
+
+
+@pytest.mark.parametrize("algorithm", [WPO, SPO])
+@pytest.mark.parametrize(
+    "env_id, extra",
+    [
+        ("CartPole-v1", {}),
+        ("CartPole-v1", dict(cost=np.array([[0.0, 2.0], [2.0, 0.0]]))),
+        ("Pendulum-v1", {}),
+        ("Pendulum-v1", dict(cost="euclidean", n_candidates=2)),
+        ("Pendulum-v1", dict(cost="mahalanobis", beta=0.5)),
+        ("Pendulum-v1", dict(beta=lambda progress: progress)),
+    ],
+)
+def test_train_logs_the_design_note_keys(algorithm, env_id, extra):
+    model = algorithm("MlpPolicy", env_id, **SMALL, **extra)
+    logs = record_logs(model)
+    model.learn(128)
+    expected = {"beta", "transport_cost", "dual_objective", "q_loss", "value_loss", "policy_loss", "entropy", "approx_kl",
+                "q_advantage_correlation"}
+    if env_id == "Pendulum-v1":
+        expected.add("std")
+    assert expected <= {key.split("/")[1] for key in logs if key.startswith("train/")}
+    assert all(np.isfinite(logs[f"train/{key}"]) for key in expected)
+    assert logs["train/approx_kl"] > 0
+    if extra.get("beta") is None:
+        assert logs["train/transport_cost"] <= model.delta + 1e-6
+    elif not callable(extra["beta"]):
+        assert logs["train/beta"] == extra["beta"]
+    else:
+        assert logs["train/beta"] == pytest.approx(model._current_progress_remaining, abs=0.5 + 1e-9)
+
+
+@pytest.mark.parametrize("algorithm", [WPO, SPO])
+def test_dict_observations(algorithm):
+    model = algorithm("MultiInputPolicy", SimpleMultiObsEnv(random_start=False), **SMALL)
+    model.learn(128)
+    assert model.num_timesteps == 128
+
+
+@pytest.mark.parametrize("algorithm", [WPO, SPO])
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_save_load_gives_identical_predictions(algorithm, env_id, tmp_path):
+    model = algorithm("MlpPolicy", env_id, **SMALL, policy_kwargs=dict(q_net_arch=[32]))
+    model.learn(128)
+    observations = np.stack([model.observation_space.sample() for _ in range(20)])
+    expected, _ = model.predict(observations, deterministic=True)
+    model.save(tmp_path / "model")
+
+    alone = algorithm.load(tmp_path / "model", env=None)
+    np.testing.assert_array_equal(alone.predict(observations, deterministic=True)[0], expected)
+    assert alone.policy.q_net_arch == [32]
+    for name, parameter in model.policy.state_dict().items():
+        th.testing.assert_close(alone.policy.state_dict()[name], parameter)
+
+    resumed = algorithm.load(tmp_path / "model", env=make_vec_env(env_id, n_envs=1, seed=1))
+    resumed.learn(128, reset_num_timesteps=False)
+    assert resumed.num_timesteps == 256
+    assert resumed._n_updates == 4
+
+
+def test_multiple_envs_callbacks_and_progress_bar():
+    calls = {"rollout_end": 0, "step": 0}
+
+    class Counter(BaseCallback):
+        def _on_rollout_end(self):
+            calls["rollout_end"] += 1
+
+        def _on_step(self):
+            calls["step"] += 1
+            return True
+
+    model = SPO("MlpPolicy", make_vec_env("Pendulum-v1", n_envs=4, seed=0), n_steps=16, batch_size=32, n_epochs=1, seed=0)
+    model.learn(256, callback=Counter(), progress_bar=True)
+    assert model.num_timesteps == 256
+    assert calls == {"rollout_end": 4, "step": 64}
+
+
+@pytest.mark.parametrize("algorithm", [WPO, SPO])
+def test_same_seed_same_actions(algorithm):
+    def actions():
+        model = algorithm("MlpPolicy", "Pendulum-v1", **SMALL)
+        model.learn(192)
+        observations = np.stack([np.array([np.cos(t), np.sin(t), 0.1 * t], dtype=np.float32) for t in range(10)])
+        return model.predict(observations, deterministic=True)[0]
+
+    np.testing.assert_array_equal(actions(), actions())
+
+
+def test_q_head_evaluates_clipped_candidates():
+    model = WPO("MlpPolicy", "Pendulum-v1", **SMALL)
+    observation = th.zeros(1, 3)
+    far = th.tensor([[[10.0], [2.0], [-10.0], [-2.0]]])
+    q_values = model.policy.q_values(observation, far)
+    assert q_values[0, 0] == q_values[0, 1]
+    assert q_values[0, 2] == q_values[0, 3]
