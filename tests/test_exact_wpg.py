@@ -20,6 +20,7 @@ from sb3_wasserstein.exact.soft_mdp import (
     soft_value_iteration,
 )
 from sb3_wasserstein.exact.wpg_updates import (
+    fit_geometric_rate,
     langevin_density_step,
     langevin_particle_step,
     run_langevin_density,
@@ -134,18 +135,6 @@ def test_density_step_is_the_law_of_the_particle_step():
     assert ks_distance(langevin_density_step(mdp, policy, -q_values, 0.1)) > 0.05  # the control: drift reversed
 
 
-def fitted_rate(gaps, floor):
-    """``exp(slope)`` of the least-squares line through ``log gap_k`` where the gap is above ``10 floor``; and its R^2."""
-    above = gaps > 10.0 * floor
-    iterations = th.arange(len(gaps), dtype=th.float64)[above]
-    logs = gaps[above].log()
-    centred = iterations - iterations.mean()
-    slope = (centred * (logs - logs.mean())).sum() / (centred**2).sum()
-    residual = logs - logs.mean() - slope * centred
-    r_squared = 1.0 - (residual**2).sum() / ((logs - logs.mean()) ** 2).sum()
-    return slope.exp().item(), r_squared.item(), int(above.sum())
-
-
 @pytest.mark.parametrize("seed", SEEDS)
 def test_wpg_density_converges_geometrically_to_a_floor_that_shrinks_with_the_step(seed):
     mdp, optimal = model(seed)
@@ -154,7 +143,7 @@ def test_wpg_density_converges_geometrically_to_a_floor_that_shrinks_with_the_st
         gaps = run_langevin_density(mdp, initial_policy(mdp), step_size, n_iterations, optimal).gaps
         floor = gaps[-1].item()
         assert (gaps[-10:] / floor - 1.0).abs().max().item() < 1e-2, "not yet on its floor"
-        rate, r_squared, n_points = fitted_rate(gaps, floor)
+        rate, r_squared, n_points = fit_geometric_rate(gaps, floor)
         assert n_points >= 8 and rate < 0.9 and r_squared > 0.9, (step_size, rate, r_squared, n_points)
         assert gaps[0].item() > 100.0 * floor
         floors.append(floor)

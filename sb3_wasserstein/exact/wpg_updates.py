@@ -66,6 +66,26 @@ def particle_density(mdp: SoftGridMDP, particles: th.Tensor, bandwidth: float) -
     return density / mdp.integrate(density)[:, None]
 
 
+class GeometricFit(NamedTuple):
+    """``rate = exp(slope)`` of the least-squares line through ``log gap_k``, its ``r_squared``, and the points used."""
+
+    rate: float
+    r_squared: float
+    n_points: int
+
+
+def fit_geometric_rate(gaps: th.Tensor, floor: float) -> GeometricFit:
+    """Fit ``gap_k ≈ C rate^k`` on the iterates whose gap is above ``10 floor`` (the transient before the floor)."""
+    above = gaps > 10.0 * floor
+    iterations = th.arange(len(gaps), dtype=th.float64)[above]
+    logs = gaps[above].log()
+    centred = iterations - iterations.mean()
+    slope = (centred * (logs - logs.mean())).sum() / (centred**2).sum()
+    residual = logs - logs.mean() - slope * centred
+    r_squared = 1.0 - (residual**2).sum() / ((logs - logs.mean()) ** 2).sum()
+    return GeometricFit(slope.exp().item(), r_squared.item(), int(above.sum()))
+
+
 class WPGRun(NamedTuple):
     """Optimality gaps ``||V* - V_{pi_k}||_inf`` ``[K + 1]`` and the last policy ``[S, M]``."""
 
