@@ -11,7 +11,7 @@ import os
 import torch as th
 
 from sb3_wasserstein.common.costs import zero_one_cost
-from sb3_wasserstein.exact.finite_mdp import evaluate_policy, from_gymnasium, random_mdp, value_iteration
+from sb3_wasserstein.exact.finite_mdp import from_gymnasium, random_mdp, value_iteration
 from sb3_wasserstein.exact.fokker_planck import fokker_planck_velocity, value_rate_along_flow
 from sb3_wasserstein.exact.soft_mdp import (
     gibbs_policy,
@@ -62,9 +62,8 @@ def figure_monotone_improvement(plt, path: str) -> None:
     for axis, mdp in zip(axes, _models()):
         cost = zero_one_cost(mdp.n_actions).double()
         n_iterations = 8 if mdp.n_states > 100 else 15
-        trajectory = run_updates(
-            mdp, lambda policy, k: wpo_update(mdp, policy, cost, delta=0.05), n_iterations, _random_policy(mdp.n_states, mdp.n_actions, 0)
-        )
+        update = lambda policy, k: wpo_update(mdp, policy, cost, delta=0.05)  # noqa: E731
+        trajectory = run_updates(mdp, update, n_iterations, _random_policy(mdp.n_states, mdp.n_actions, 0))
         optimal = value_iteration(mdp, tolerance=1e-12)
         values = trajectory.values
         improvable = (optimal - values[0]) > 1e-8
@@ -91,10 +90,10 @@ def figure_spo_to_wpo(plt, path: str) -> None:
             cost = zero_one_cost(mdp.n_actions).double()
             policy = _random_policy(mdp.n_states, mdp.n_actions, 100 + seed)
             wpo = wpo_update(mdp, policy, cost, **multiplier).policy
-            distances = [
-                max(0.5 * (spo_update(mdp, policy, cost, lam, **multiplier).policy - wpo).abs().sum(-1).max().item(), SMALLEST_GAP)
-                for lam in lams
-            ]
+            distances = []
+            for lam in lams:
+                spo = spo_update(mdp, policy, cost, lam, **multiplier).policy
+                distances.append(max(0.5 * (spo - wpo).abs().sum(-1).max().item(), SMALLEST_GAP))
             axis.loglog(lams, distances, marker="o", label=f"random MDP {seed}")
         axis.invert_xaxis()
         name = "fixed beta = 0.5" if "beta" in multiplier else "dual multiplier, delta = 0.2"
@@ -160,7 +159,13 @@ def figure_wpg_identities(plt, path: str) -> None:
     pairs = [
         (th.cat(divergences), th.cat(residuals), "tau KL(pi || g_pi)(s)", "(T V_pi - V_pi)(s)", "statewise KL"),
         (th.stack(bounds), th.stack(gaps), "||T V_pi - V_pi||_inf / (1 - gamma)", "||V* - V_pi||_inf", "Bellman contraction"),
-        (th.cat(rates), th.cat(finite_differences), "(I - gamma P_pi)^-1 [tau^2 I(pi | g_pi)](s)", "d/dt V_pi(s), finite differences", "Bellman resolvent"),
+        (
+            th.cat(rates),
+            th.cat(finite_differences),
+            "(I - gamma P_pi)^-1 [tau^2 I(pi | g_pi)](s)",
+            "d/dt V_pi(s), finite differences",
+            "Bellman resolvent",
+        ),
     ]
     figure, axes = plt.subplots(1, 3, figsize=(14, 4.2))
     for axis, (x, y, x_label, y_label, title) in zip(axes, pairs):
@@ -168,7 +173,10 @@ def figure_wpg_identities(plt, path: str) -> None:
         limits = [0.0, 1.05 * max(x.max().item(), y.max().item())]
         axis.plot(limits, limits, color="black", linewidth=0.8, label="y = x")
         error = ((y - x).abs() / x.abs()).max().item()
-        subtitle = f"max relative deviation {error:.1e}" if title != "Bellman contraction" else f"max ratio gap / bound {(y / x).max().item():.2f}"
+        if title == "Bellman contraction":
+            subtitle = f"max ratio gap / bound {(y / x).max().item():.2f}"
+        else:
+            subtitle = f"max relative deviation {error:.1e}"
         axis.set_title(f"{title}\n{subtitle}", fontsize=10)
         axis.set_xlabel(x_label)
         axis.set_ylabel(y_label)
@@ -195,7 +203,8 @@ def figure_wpg_convergence(plt, path: str) -> None:
     generator = th.Generator().manual_seed(0)
     particles = 0.5 * th.randn(mdp.n_states, 1000, generator=generator, dtype=th.float64)
     particle_gaps = run_langevin_particles(mdp, particles, 0.05, 150, optimal, 0.05, generator).gaps
-    axes[0].semilogy(particle_gaps.numpy(), color="gray", alpha=0.8, label="1000 particles, eta = 0.05\n(kernel density, bandwidth 0.05)")
+    particle_label = "1000 particles, eta = 0.05\n(kernel density, bandwidth 0.05)"
+    axes[0].semilogy(particle_gaps.numpy(), color="gray", alpha=0.8, label=particle_label)
     axes[0].set_xlabel("iteration k")
     axes[0].set_ylabel("||V* - V_pi_k||_inf")
     axes[0].set_title(f"random soft MDP, tau = {mdp.temperature}, gamma = {mdp.discount}")
