@@ -17,7 +17,8 @@ class QHeadMixin:
 
     ``Discrete``: ``q_net(features) -> [B, n_actions]``, one value per action.
     ``Box``: ``q_net([features, a]) -> [B]``, evaluated at actions clipped to the bounds.
-    Q is fitted to lambda-returns at executed pairs; the plan uses it up to a per-state constant.
+    The plan needs ``Q`` only up to a per-state constant, so the head is regressed on the GAE
+    advantages at the executed pairs: it learns ``Q - V`` without having to learn ``V`` as well.
     """
 
     def __init__(self, *args, q_net_arch: list[int] | None = None, **kwargs):

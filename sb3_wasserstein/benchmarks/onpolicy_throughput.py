@@ -1,0 +1,63 @@
+"""Env steps per second of WPO and SPO next to SB3 PPO, same settings, side by side in one run.
+
+    python -m sb3_wasserstein.benchmarks.onpolicy_throughput --env HalfCheetah-v5 --steps 8192 --rounds 2
+
+Settings are rl-zoo3's PPO entry for HalfCheetah (n_steps 512, batch 64, 20 epochs, 256x256 ReLU nets)
+shared by all three; rounds interleave the algorithms so that machine load hits them alike.
+Writes ``docs/throughput_onpolicy.csv`` (one row per run) and prints the ratios to PPO.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from pathlib import Path
+
+import numpy as np
+import torch as th
+from stable_baselines3 import PPO
+from stable_baselines3.common.env_util import make_vec_env
+from torch import nn
+
+from sb3_wasserstein import SPO, WPO
+
+SHARED = dict(n_steps=512, batch_size=64, n_epochs=20, gamma=0.98, gae_lambda=0.92, learning_rate=2e-5, max_grad_norm=0.8,
+              policy_kwargs=dict(log_std_init=-2, ortho_init=False, activation_fn=nn.ReLU, net_arch=dict(pi=[256, 256], vf=[256, 256])))
+
+
+def steps_per_second(algorithm, env_id: str, steps: int, seed: int) -> float:
+    model = algorithm("MlpPolicy", make_vec_env(env_id, n_envs=1, seed=seed), seed=seed, **SHARED)
+    start = time.perf_counter()
+    model.learn(steps)
+    return steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="HalfCheetah-v5")
+    parser.add_argument("--steps", type=int, default=8192)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path("docs/throughput_onpolicy.csv"))
+    args = parser.parse_args()
+    th.set_num_threads(1)
+
+    rows = []
+    for round_index in range(args.rounds):
+        for algorithm in (PPO, WPO, SPO):
+            fps = steps_per_second(algorithm, args.env, args.steps, seed=round_index)
+            rows.append(dict(round=round_index, algorithm=algorithm.__name__, env=args.env, steps=args.steps, steps_per_second=fps))
+            print(f"round {round_index} {algorithm.__name__:4s} {fps:7.1f} steps/s", flush=True)
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    mean = {name: np.mean([r["steps_per_second"] for r in rows if r["algorithm"] == name]) for name in ("PPO", "WPO", "SPO")}
+    for name in ("WPO", "SPO"):
+        print(f"{name}: {mean[name]:.0f} steps/s, {mean[name] / mean['PPO']:.2f}x PPO ({mean['PPO']:.0f})")
+
+
+if __name__ == "__main__":
+    main()
