@@ -9,9 +9,7 @@ from stable_baselines3.common.callbacks import EvalCallback, StopTrainingOnRewar
 from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_wasserstein import SPO, WPO
-
-CARTPOLE = dict(n_envs=8, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20, learning_rate=1e-3, delta=0.1)
-PENDULUM = dict(n_envs=4, n_steps=1024, batch_size=64, gae_lambda=0.95, gamma=0.9, n_epochs=10, learning_rate=1e-3, delta=0.1)
+from sb3_wasserstein.demo import SETTINGS
 
 
 def reaches(algorithm, env_id, settings, budget, threshold, eval_freq):
@@ -34,10 +32,10 @@ def reaches(algorithm, env_id, settings, budget, threshold, eval_freq):
 @pytest.mark.learning
 @pytest.mark.parametrize("algorithm", [WPO, SPO])
 def test_cartpole(algorithm):
-    assert reaches(algorithm, "CartPole-v1", CARTPOLE, 100_000, 475, eval_freq=5_000) >= 475
+    assert reaches(algorithm, "CartPole-v1", SETTINGS["CartPole-v1"], 100_000, 475, eval_freq=5_000) >= 475
 
 
 @pytest.mark.learning
 @pytest.mark.parametrize("algorithm", [WPO, SPO])
 def test_pendulum(algorithm):
-    assert reaches(algorithm, "Pendulum-v1", PENDULUM, 200_000, -250, eval_freq=8_192) >= -250
+    assert reaches(algorithm, "Pendulum-v1", SETTINGS["Pendulum-v1"], 200_000, -250, eval_freq=8_192) >= -250
