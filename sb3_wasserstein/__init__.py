@@ -1,0 +1,1 @@
+from sb3_wasserstein.wpg import WPG
