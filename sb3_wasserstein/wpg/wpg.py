@@ -8,6 +8,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.base_class import maybe_make_env
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
@@ -140,6 +141,12 @@ class WPG(OffPolicyAlgorithm):
         )
         if policy_kwargs is not None and policy_kwargs.get("use_sde", False):
             raise ValueError("WPG does not support gSDE: policy_kwargs['use_sde'] must be False.")
+        if env is not None:
+            env = maybe_make_env(env, verbose)
+            if not isinstance(env.action_space, spaces.Box):
+                raise ValueError(
+                    f"WPG supports Box action spaces only (its actor is a tanh-squashed Gaussian); got {env.action_space}."
+                )
         super().__init__(
             policy,
             env,  # type: ignore[arg-type]
