@@ -1,0 +1,412 @@
+"""WPG: off-policy Wasserstein policy gradient for entropy-regularised RL (design note, section 4)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.base_class import maybe_make_env
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.noise import ActionNoise
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.policies import BasePolicy, ContinuousCritic
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, PyTorchObs, Schedule
+from stable_baselines3.common.utils import get_parameters_by_name, polyak_update
+from torch.nn import functional as F
+
+from sb3_wasserstein.common.langevin import langevin_step, squashed_drift
+from sb3_wasserstein.common.projection import (
+    gaussian_negative_log_likelihood,
+    parametric_wasserstein_surrogate,
+    squashed_gaussian_log_prob,
+)
+from sb3_wasserstein.wpg.policies import MlpPolicy, MultiInputPolicy, WPGActor, WPGPolicy
+
+SelfWPG = TypeVar("SelfWPG", bound="WPG")
+
+ACTOR_UPDATES = ("langevin", "parametric")
+"""``langevin``: move particles by Langevin steps, then fit the policy to them by maximum likelihood;
+``parametric``: the small-step limit, the natural parametric Wasserstein gradient (Pfau et al., 2025)."""
+
+
+class WPG(OffPolicyAlgorithm):
+    """Wasserstein policy gradient (WPG) with the Langevin actor update.
+
+    SAC's critic (twin soft Q networks, Polyak-averaged targets, the soft Bellman target) with a
+    different actor update: per state, draw ``n_particles`` pre-squash actions ``u`` from the policy,
+    move them by ``langevin_steps`` unadjusted Langevin steps ``u <- u + eta drift(u) + sqrt(2 eta tau) xi``
+    towards the Gibbs policy ``∝ exp(Q(s, tanh u) / tau) prod(1 - tanh(u)^2)``, then project the
+    policy onto the moved particles by ``projection_steps`` gradient steps of their negative
+    log-likelihood. ``tau`` is the entropy coefficient (``ent_coef``).
+
+    :param policy: The policy model to use (``"MlpPolicy"``, ``"MultiInputPolicy"``, or a class)
+    :param env: The environment to learn from (if registered in Gym, can be str); ``Box`` actions only
+    :param learning_rate: learning rate of Adam for the actor, the critics and the entropy coefficient
+        (a float or a schedule of the remaining progress, from 1 to 0)
+    :param buffer_size: size of the replay buffer, in transitions
+    :param learning_starts: how many steps to collect transitions for before learning starts
+    :param batch_size: minibatch size, in states, of each gradient step
+    :param tau: the soft update coefficient of the target critics ("Polyak update"), in (0, 1]
+    :param gamma: the discount factor, in [0, 1]
+    :param train_freq: update the model every ``train_freq`` steps, or a tuple like ``(5, "step")``
+    :param gradient_steps: gradient steps after each rollout; -1: as many as environment steps
+    :param action_noise: the action noise type (None by default)
+    :param replay_buffer_class: replay buffer class to use (None: selected automatically)
+    :param replay_buffer_kwargs: keyword arguments for the replay buffer on creation
+    :param optimize_memory_usage: memory-efficient variant of the replay buffer
+    :param n_steps: n-step returns for the critic (SB3's ``NStepReplayBuffer``) when > 1
+    :param ent_coef: the temperature ``tau`` of the entropy regularisation (in reward units): a float
+        > 0, or ``"auto"`` to learn it towards ``target_entropy`` (``"auto_0.1"``: start at 0.1)
+    :param target_update_interval: update the target critics every this many gradient steps
+    :param target_entropy: target entropy (nats) when learning ``ent_coef``; ``"auto"``: ``-dim(A)``
+    :param actor_update: ``"langevin"`` (particles moved by Langevin steps, then projected) or
+        ``"parametric"`` (the small-step limit: the natural parametric Wasserstein gradient)
+    :param n_particles: particles drawn from the policy per state for the actor update
+    :param langevin_steps: Langevin steps per actor update (``"langevin"`` mode)
+    :param langevin_step_size: the Langevin step size ``eta``, in pre-squash action units squared per
+        unit of Q (the step moves ``u`` by ``eta grad_u Q`` plus noise of variance ``2 eta tau``)
+    :param projection_steps: gradient steps of the negative log-likelihood of the moved particles
+        per actor update (``"langevin"`` mode)
+    :param stats_window_size: window size for the rollout logging, in episodes
+    :param tensorboard_log: the log location for tensorboard (if None, no logging)
+    :param policy_kwargs: additional arguments for the policy on creation (as SAC's, without gSDE)
+    :param verbose: verbosity level: 0 none, 1 info, 2 debug
+    :param seed: seed for the pseudo random generators
+    :param device: device (cpu, cuda, ...) on which the code should be run
+    :param _init_setup_model: whether or not to build the network at the creation of the instance
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": MlpPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+    }
+    policy: WPGPolicy
+    actor: WPGActor
+    critic: ContinuousCritic
+    critic_target: ContinuousCritic
+
+    def __init__(
+        self,
+        policy: str | type[WPGPolicy],
+        env: GymEnv | str | None,
+        learning_rate: float | Schedule = 3e-4,
+        buffer_size: int = 1_000_000,
+        learning_starts: int = 100,
+        batch_size: int = 256,
+        tau: float = 0.005,
+        gamma: float = 0.99,
+        train_freq: int | tuple[int, str] = 1,
+        gradient_steps: int = 1,
+        action_noise: ActionNoise | None = None,
+        replay_buffer_class: type[ReplayBuffer] | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
+        optimize_memory_usage: bool = False,
+        n_steps: int = 1,
+        ent_coef: str | float = "auto",
+        target_update_interval: int = 1,
+        target_entropy: str | float = "auto",
+        actor_update: str = "langevin",
+        n_particles: int = 4,
+        langevin_steps: int = 1,
+        langevin_step_size: float = 0.05,
+        projection_steps: int = 1,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ):
+        validate_hyperparameters(
+            learning_rate=learning_rate,
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+            batch_size=batch_size,
+            tau=tau,
+            gamma=gamma,
+            gradient_steps=gradient_steps,
+            n_steps=n_steps,
+            ent_coef=ent_coef,
+            target_update_interval=target_update_interval,
+            target_entropy=target_entropy,
+            actor_update=actor_update,
+            n_particles=n_particles,
+            langevin_steps=langevin_steps,
+            langevin_step_size=langevin_step_size,
+            projection_steps=projection_steps,
+        )
+        if policy_kwargs is not None and policy_kwargs.get("use_sde", False):
+            raise ValueError("WPG does not support gSDE: policy_kwargs['use_sde'] must be False.")
+        if env is not None:
+            env = maybe_make_env(env, verbose)
+            if not isinstance(env.action_space, spaces.Box):
+                raise ValueError(
+                    f"WPG supports Box action spaces only (its actor is a tanh-squashed Gaussian); got {env.action_space}."
+                )
+        super().__init__(
+            policy,
+            env,  # type: ignore[arg-type]
+            learning_rate,
+            buffer_size,
+            learning_starts,
+            batch_size,
+            tau,
+            gamma,
+            train_freq,
+            gradient_steps,
+            action_noise,
+            replay_buffer_class=replay_buffer_class,
+            replay_buffer_kwargs=replay_buffer_kwargs,
+            optimize_memory_usage=optimize_memory_usage,
+            n_steps=n_steps,
+            policy_kwargs=policy_kwargs,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            verbose=verbose,
+            device=device,
+            seed=seed,
+            use_sde=False,
+            supported_action_spaces=(spaces.Box,),
+            support_multi_env=True,
+        )
+
+        self.target_entropy = target_entropy
+        self.log_ent_coef: th.Tensor | None = None
+        self.ent_coef = ent_coef
+        self.target_update_interval = target_update_interval
+        self.ent_coef_optimizer: th.optim.Adam | None = None
+        self.actor_update = actor_update
+        self.n_particles = n_particles
+        self.langevin_steps = langevin_steps
+        self.langevin_step_size = langevin_step_size
+        self.projection_steps = projection_steps
+
+        if _init_setup_model:
+            self._setup_model()
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        self._create_aliases()
+        self.batch_norm_stats = get_parameters_by_name(self.critic, ["running_"])
+        self.batch_norm_stats_target = get_parameters_by_name(self.critic_target, ["running_"])
+        if self.target_entropy == "auto":
+            self.target_entropy = float(-np.prod(self.action_space.shape).astype(np.float32))  # type: ignore[attr-defined]
+        else:
+            self.target_entropy = float(self.target_entropy)
+
+        # The temperature, fixed or learnt as SAC does (https://arxiv.org/abs/1812.05905), in log-space.
+        if isinstance(self.ent_coef, str) and self.ent_coef.startswith("auto"):
+            init_value = float(self.ent_coef.split("_")[1]) if "_" in self.ent_coef else 1.0
+            self.log_ent_coef = th.log(th.ones(1, device=self.device) * init_value).requires_grad_(True)
+            self.ent_coef_optimizer = th.optim.Adam([self.log_ent_coef], lr=self.lr_schedule(1))
+        else:
+            self.ent_coef_tensor = th.tensor(float(self.ent_coef), device=self.device)
+
+    def _create_aliases(self) -> None:
+        self.actor = self.policy.actor
+        self.critic = self.policy.critic
+        self.critic_target = self.policy.critic_target
+
+    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        self.policy.set_training_mode(True)
+        optimizers = [self.actor.optimizer, self.critic.optimizer]
+        if self.ent_coef_optimizer is not None:
+            optimizers += [self.ent_coef_optimizer]
+        self._update_learning_rate(optimizers)
+
+        logs: dict[str, list[float]] = {}
+
+        def record(key: str, value: th.Tensor | float) -> None:
+            logs.setdefault(key, []).append(float(value))
+
+        for gradient_step in range(gradient_steps):
+            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+            discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+            observations = replay_data.observations
+
+            # 1. Particles from the policy: u = mean + sigma * noise, [n_particles, batch, action_dim].
+            #    They are drawn with SB3's clamped log-std (the policy as it acts); the projection
+            #    below fits the unclamped one.
+            mean, log_std = self.actor.gaussian_parameters(observations)
+            sampling_log_std = log_std.detach().clamp(-20.0, 2.0)
+            noise = th.randn((self.n_particles, *mean.shape), device=self.device)
+            particles = mean.detach() + th.exp(sampling_log_std) * noise
+            log_prob = squashed_gaussian_log_prob(particles, mean.detach(), sampling_log_std)
+
+            # 2. Temperature.
+            if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
+                ent_coef = th.exp(self.log_ent_coef.detach())
+                assert isinstance(self.target_entropy, float)
+                ent_coef_loss = -(self.log_ent_coef * (log_prob + self.target_entropy).detach()).mean()
+                record("ent_coef_loss", ent_coef_loss.item())
+                self.ent_coef_optimizer.zero_grad()
+                ent_coef_loss.backward()
+                self.ent_coef_optimizer.step()
+            else:
+                ent_coef = self.ent_coef_tensor
+            temperature = ent_coef.item()
+            record("ent_coef", temperature)
+
+            # 3. Critic: the soft Bellman target with the target critics.
+            with th.no_grad():
+                next_actions, next_log_prob = self.actor.action_log_prob(replay_data.next_observations)
+                next_q_values = th.cat(self.critic_target(replay_data.next_observations, next_actions), dim=1)
+                next_q_values, _ = th.min(next_q_values, dim=1, keepdim=True)
+                next_q_values = next_q_values - ent_coef * next_log_prob.reshape(-1, 1)
+                target_q_values = replay_data.rewards + (1 - replay_data.dones) * discounts * next_q_values
+            current_q_values = self.critic(observations, replay_data.actions)
+            critic_loss = 0.5 * sum(F.mse_loss(current_q, target_q_values) for current_q in current_q_values)
+            assert isinstance(critic_loss, th.Tensor)
+            record("critic_loss", critic_loss.item())
+            self.critic.optimizer.zero_grad()
+            critic_loss.backward()
+            self.critic.optimizer.step()
+
+            # 4. Actor: the drift of the particles along the updated soft Q, then the update.
+            particle_observations = repeat_observations(observations, self.n_particles)
+            drift, q_values = self._drift(particle_observations, particles, temperature)
+            record("actor_loss", (temperature * log_prob - q_values).mean().item())
+            if self.actor_update == "langevin":
+                moved = particles
+                for step in range(self.langevin_steps):
+                    if step > 0:
+                        drift, _ = self._drift(particle_observations, moved, temperature)
+                    moved = langevin_step(moved, drift, self.langevin_step_size, temperature, th.randn_like(moved))
+                record("particle_displacement", (moved - particles).norm(dim=-1).mean().item())
+                for step in range(self.projection_steps):
+                    if step > 0:
+                        mean, log_std = self.actor.gaussian_parameters(observations)
+                    projection_nll = gaussian_negative_log_likelihood(moved, mean, log_std)
+                    self.actor.optimizer.zero_grad()
+                    projection_nll.backward()
+                    self.actor.optimizer.step()
+                record("projection_nll", projection_nll.item())
+            else:
+                surrogate = parametric_wasserstein_surrogate(mean, log_std, noise, drift, temperature)
+                self.actor.optimizer.zero_grad()
+                surrogate.backward()
+                self.actor.optimizer.step()
+
+            # 5. Target critics.
+            if gradient_step % self.target_update_interval == 0:
+                polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
+                polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
+
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        for key, values in logs.items():
+            self.logger.record(f"train/{key}", np.mean(values))
+
+    def _drift(self, observations: PyTorchObs, particles: th.Tensor, temperature: float) -> tuple[th.Tensor, th.Tensor]:
+        """``squashed_drift`` at the particles, with ``grad_a min_i Q_i(s, tanh u)`` from one batched critic call.
+
+        ``observations`` are already repeated once per particle; returns the drift (shaped like the
+        particles) and the min soft Q at the particles (``[n_particles, batch]``), both detached.
+        """
+        with th.enable_grad():
+            actions = th.tanh(particles).reshape(-1, particles.shape[-1]).requires_grad_(True)
+            q_values = th.min(th.cat(self.critic(observations, actions), dim=1), dim=1).values
+            (action_gradient,) = th.autograd.grad(q_values.sum(), actions)
+        drift = squashed_drift(particles, action_gradient.reshape(particles.shape), temperature)
+        return drift, q_values.detach().reshape(particles.shape[:-1])
+
+    def learn(
+        self: SelfWPG,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str = "WPG",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfWPG:
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "actor", "critic", "critic_target"]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        state_dicts = ["policy", "actor.optimizer", "critic.optimizer"]
+        if self.ent_coef_optimizer is not None:
+            saved_pytorch_variables = ["log_ent_coef"]
+            state_dicts.append("ent_coef_optimizer")
+        else:
+            saved_pytorch_variables = ["ent_coef_tensor"]
+        return state_dicts, saved_pytorch_variables
+
+
+def repeat_observations(observations: PyTorchObs, n_repeats: int) -> PyTorchObs:
+    """Tile a batch of observations ``n_repeats`` times along the batch axis (dicts key by key),
+    matching particles ``[n_repeats, batch, ...]`` flattened to ``[n_repeats * batch, ...]``."""
+    if isinstance(observations, dict):
+        return {key: repeat_observations(value, n_repeats) for key, value in observations.items()}  # type: ignore[misc]
+    return observations.repeat(n_repeats, *([1] * (observations.dim() - 1)))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def validate_hyperparameters(**values: Any) -> None:
+    """Raise a ``ValueError`` naming the hyperparameter, its value and what is allowed, for the first bad one."""
+
+    def fail(name: str, allowed: str) -> None:
+        raise ValueError(f"WPG: invalid {name}={values[name]!r}; {allowed}.")
+
+    def integer_at_least(name: str, low: int) -> None:
+        if not _is_int(values[name]) or values[name] < low:
+            fail(name, f"expected an integer >= {low}")
+
+    def finite_real(name: str) -> bool:
+        return _is_real(values[name]) and math.isfinite(values[name])
+
+    learning_rate = values["learning_rate"]
+    if not callable(learning_rate) and not (finite_real("learning_rate") and learning_rate > 0):
+        fail("learning_rate", "expected a finite float > 0 or a schedule (a callable of the remaining progress)")
+    integer_at_least("buffer_size", 1)
+    integer_at_least("learning_starts", 0)
+    integer_at_least("batch_size", 1)
+    if not (finite_real("tau") and 0 < values["tau"] <= 1):
+        fail("tau", "expected a float in (0, 1] (the Polyak coefficient of the target critics)")
+    if not (finite_real("gamma") and 0 <= values["gamma"] <= 1):
+        fail("gamma", "expected a float in [0, 1]")
+    if not (_is_int(values["gradient_steps"]) and (values["gradient_steps"] >= 1 or values["gradient_steps"] == -1)):
+        fail("gradient_steps", "expected an integer >= 1, or -1 (as many as environment steps)")
+    integer_at_least("n_steps", 1)
+    integer_at_least("target_update_interval", 1)
+    ent_coef = values["ent_coef"]
+    ent_coef_allowed = "expected a float > 0, 'auto', or 'auto_<initial value > 0>' such as 'auto_0.1'"
+    if isinstance(ent_coef, str):
+        if ent_coef != "auto":
+            prefix, _, initial = ent_coef.partition("_")
+            try:
+                initial_value = float(initial)
+            except ValueError:
+                initial_value = float("nan")
+            if prefix != "auto" or not (math.isfinite(initial_value) and initial_value > 0):
+                fail("ent_coef", ent_coef_allowed)
+    elif not (finite_real("ent_coef") and ent_coef > 0):
+        fail("ent_coef", ent_coef_allowed)
+    if values["target_entropy"] != "auto" and not finite_real("target_entropy"):
+        fail("target_entropy", "expected 'auto' (minus the action dimension) or a finite float")
+    if values["actor_update"] not in ACTOR_UPDATES:
+        fail("actor_update", f"expected one of {ACTOR_UPDATES}")
+    integer_at_least("n_particles", 1)
+    integer_at_least("langevin_steps", 1)
+    if not (finite_real("langevin_step_size") and values["langevin_step_size"] > 0):
+        fail("langevin_step_size", "expected a finite float > 0")
+    integer_at_least("projection_steps", 1)
