@@ -1,0 +1,74 @@
+"""``python -m sb3_wasserstein.zoo train|enjoy [rl-zoo3 flags]`` (console script ``sb3-wasserstein-zoo``).
+
+Registers WPO, SPO and WPG in rl-zoo3, then runs rl-zoo3's own ``train()`` or ``enjoy()`` on the
+remaining arguments. Two things differ from ``python -m rl_zoo3.train``:
+
+- ``train`` without ``-conf/--conf-file`` reads our ``hyperparams/<algo>.yml`` for ``wpo``, ``spo``
+  and ``wpg`` (rl-zoo3 would look for the file inside rl-zoo3);
+- ``train -i checkpoint.zip`` continues the checkpoint's step count (rl-zoo3 restarts it at 0):
+  ``-n`` is then the number of further steps.
+"""
+
+import argparse
+import functools
+import sys
+from collections.abc import Sequence
+
+from sb3_wasserstein.zoo import ALGORITHMS, default_hyperparams_file, register
+
+COMMANDS = ("train", "enjoy")
+
+
+def _with_default_conf_file(args: list[str]) -> list[str]:
+    """Append ``--conf-file`` pointing at our yml when training one of our algorithms without one."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--algo", default="ppo")
+    parser.add_argument("-conf", "--conf-file", default=None)
+    known, _ = parser.parse_known_args(args)
+    if known.conf_file is None and known.algo in ALGORITHMS:
+        return [*args, "--conf-file", str(default_hyperparams_file(known.algo))]
+    return args
+
+
+def _continue_step_count() -> None:
+    """Make rl-zoo3's experiment manager resume ``-i`` checkpoints with ``reset_num_timesteps=False``."""
+    import rl_zoo3.train
+    from rl_zoo3.exp_manager import ExperimentManager
+
+    class ResumingExperimentManager(ExperimentManager):
+        def learn(self, model) -> None:
+            if not self.continue_training:
+                return super().learn(model)
+            # An instance attribute for the duration of learn() only: save() pickles __dict__.
+            model.learn = functools.partial(model.learn, reset_num_timesteps=False)
+            try:
+                super().learn(model)
+            finally:
+                del model.learn
+
+    rl_zoo3.train.ExperimentManager = ResumingExperimentManager
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] not in COMMANDS:
+        print(f"usage: sb3-wasserstein-zoo {{{','.join(COMMANDS)}}} [rl-zoo3 arguments, see --help]", file=sys.stderr)
+        sys.exit(2)
+    command, rest = args[0], args[1:]
+    register(inference=command == "enjoy")
+    program = f"sb3-wasserstein-zoo {command}"
+    if command == "train":
+        from rl_zoo3.train import train
+
+        _continue_step_count()
+        sys.argv = [program, *_with_default_conf_file(rest)]
+        train()
+    else:
+        from rl_zoo3.enjoy import enjoy
+
+        sys.argv = [program, *rest]
+        enjoy()
+
+
+if __name__ == "__main__":
+    main()
