@@ -1,0 +1,152 @@
+"""RL Zoo integration: rl-zoo3's own train, enjoy and -optimize run WPO, SPO and WPG through our entry point.
+
+Each run is tiny (a few hundred steps) and calls the entry point's ``main()`` in this process with
+rl-zoo3's own flags, writing under ``tmp_path``.
+"""
+
+import sys
+
+import numpy as np
+import optuna
+import pytest
+import torch as th
+import yaml
+
+pytest.importorskip("rl_zoo3")
+
+from sb3_wasserstein import WPG, WPO  # noqa: E402
+from sb3_wasserstein.zoo import default_hyperparams_file, register  # noqa: E402
+from sb3_wasserstein.zoo.__main__ import main  # noqa: E402
+
+th.set_num_threads(1)
+
+# Tiny budgets: on-policy rollouts of 64 steps per env, off-policy updates from step 100 on.
+TINY = {
+    "wpo": ["n_steps:64", "batch_size:32", "n_epochs:1", "n_envs:2"],
+    "spo": ["n_steps:64", "batch_size:32", "n_epochs:1", "n_envs:2"],
+    "wpg": ["learning_starts:100", "buffer_size:1000", "batch_size:32", "policy_kwargs:dict(net_arch=[32,32])"],
+}
+
+
+@pytest.fixture(autouse=True)
+def keep_argv(monkeypatch):
+    """rl-zoo3 parses sys.argv; restore it after each test."""
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+
+
+def train(algo, env, folder, *flags, n=256):
+    main(["train", "--algo", algo, "--env", env, "-n", str(n), "-f", str(folder), "--seed", "0", "--verbose", "0",
+          *flags, "-params", *TINY[algo]])
+
+
+def run_folder(folder, algo, env, run=1):
+    return folder / algo / f"{env}_{run}"
+
+
+@pytest.mark.parametrize(
+    "algo, env",
+    [("wpo", "Pendulum-v1"), ("wpo", "CartPole-v1"), ("spo", "Pendulum-v1"), ("spo", "CartPole-v1"), ("wpg", "Pendulum-v1")],
+)
+def test_train_writes_model_config_and_evaluations_then_enjoy_runs(tmp_path, capsys, algo, env):
+    train(algo, env, tmp_path, "--eval-freq", "128", "--eval-episodes", "1", n=256)
+    run = run_folder(tmp_path, algo, env)
+    assert (run / f"{env}.zip").is_file()
+    config = yaml.load((run / env / "config.yml").read_text(), Loader=yaml.UnsafeLoader)
+    assert dict(config)["policy"] == "MlpPolicy" and ("delta" in dict(config) or algo == "wpg")
+    args = yaml.load((run / env / "args.yml").read_text(), Loader=yaml.UnsafeLoader)
+    assert dict(args)["conf_file"] == str(default_hyperparams_file(algo))  # our yml, not rl-zoo3's
+    evaluations = np.load(run / "evaluations.npz")
+    assert len(evaluations["timesteps"]) >= 1 and evaluations["results"].shape[1] == 1
+
+    capsys.readouterr()
+    main(["enjoy", "--algo", algo, "--env", env, "-f", str(tmp_path), "--no-render", "-n", "50", "--seed", "0"])
+    out = capsys.readouterr().out
+    assert f"Loading {run / env}.zip" in out
+
+
+def test_enjoy_loads_wpg_with_a_one_transition_buffer(tmp_path):
+    WPG("MlpPolicy", "Pendulum-v1", buffer_size=10_000, learning_starts=10, seed=0).save(tmp_path / "wpg")
+    register(inference=True)
+    from rl_zoo3.utils import ALGOS
+
+    try:
+        model = ALGOS["wpg"].load(tmp_path / "wpg")
+        assert isinstance(model, WPG) and model.replay_buffer.buffer_size == 1
+    finally:
+        register()
+    assert ALGOS["wpg"] is WPG
+
+
+def test_default_hyperparams_cover_the_listed_envs():
+    mujoco = ["InvertedPendulum-v5", "InvertedDoublePendulum-v5", "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5",
+              "Ant-v5", "Humanoid-v5", "Swimmer-v5", "Reacher-v5", "MountainCarContinuous-v0", "Pendulum-v1"]
+    for algo, extra in [("wpo", ["CartPole-v1", "Acrobot-v1"]), ("spo", ["CartPole-v1", "Acrobot-v1"]), ("wpg", [])]:
+        text = default_hyperparams_file(algo).read_text()
+        entries = yaml.safe_load(text)
+        assert set(mujoco + extra) <= set(entries), algo
+        for env in entries:  # each entry is preceded by a comment saying tuned or starting point
+            lines = text[: text.index(f"\n{env}:")].rstrip().splitlines()
+            comment = lines[-1] if lines[-1].startswith("#") else ""
+            for line in reversed(lines[:-1]):
+                if not line.startswith("#"):
+                    break
+                comment = line + comment
+            assert "tuned" in comment or "Measured" in comment, (algo, env)
+
+
+@pytest.mark.parametrize("algo", ["wpo", "spo", "wpg"])
+def test_samplers_give_hyperparameters_the_algorithm_accepts(algo):
+    from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER, HYPERPARAMS_SAMPLER
+
+    register()
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(3):
+        trial = study.ask()
+        params = HYPERPARAMS_SAMPLER[algo](trial, 1, 2, {"using_her_replay_buffer": False, "her_kwargs": {}})
+        assert HYPERPARAMS_CONVERTER[algo](trial.params) == {k: v for k, v in params.items() if k != "batch_size"} | {
+            "batch_size": HYPERPARAMS_CONVERTER[algo](trial.params)["batch_size"]
+        }
+        from rl_zoo3.utils import ALGOS
+
+        model = ALGOS[algo]("MlpPolicy", "Pendulum-v1", **params)
+        searched = {"wpo": {"delta", "n_candidates"}, "spo": {"delta", "n_candidates", "lam"},
+                    "wpg": {"langevin_step_size", "langevin_steps", "n_particles"}}[algo]
+        for name in searched | {"learning_rate", "gamma"}:
+            assert name in params and getattr(model, name) == params[name]
+
+
+def test_optimize_records_trials_and_a_second_worker_adds_to_the_study(tmp_path):
+    storage = tmp_path / "study.log"
+    flags = ["-optimize", "--n-trials", "2", "--storage", str(storage), "--study-name", "wpo-pendulum",
+             "--sampler", "random", "--pruner", "none", "--no-optim-plots", "--n-evaluations", "1",
+             "--eval-episodes", "1"]
+    for expected in (2, 4):
+        train("wpo", "Pendulum-v1", tmp_path, *flags, n=128)
+        study = optuna.load_study(
+            study_name="wpo-pendulum",
+            storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(storage))),
+        )
+        assert len(study.trials) == expected
+        assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+        assert {"delta", "n_candidates", "learning_rate"} <= set(study.trials[0].params)
+
+
+@pytest.mark.parametrize("algo, cls", [("wpo", WPO), ("wpg", WPG)])
+def test_resume_from_checkpoint_continues_the_step_count_and_replay_buffer(tmp_path, algo, cls):
+    first_flags = ["--eval-freq", "-1", "--save-freq", "128"] + (["--save-replay-buffer"] if algo == "wpg" else [])
+    train(algo, "Pendulum-v1", tmp_path, *first_flags, n=256)
+    first = run_folder(tmp_path, algo, "Pendulum-v1", 1)
+    checkpoint = sorted(first.glob("rl_model_*_steps.zip"))[0]
+    steps_at_checkpoint = cls.load(checkpoint).num_timesteps
+    assert 0 < steps_at_checkpoint < 256
+
+    resume_flags = ["--eval-freq", "-1", "-i", str(checkpoint)] + (["--save-replay-buffer"] if algo == "wpg" else [])
+    train(algo, "Pendulum-v1", tmp_path, *resume_flags, n=128)
+    second = run_folder(tmp_path, algo, "Pendulum-v1", 2)
+    resumed = cls.load(second / "Pendulum-v1.zip")
+    assert resumed.num_timesteps >= steps_at_checkpoint + 128
+    if algo == "wpg":
+        # rl-zoo3 reloads replay_buffer.pkl from the checkpoint's folder (saved at the end of the first run):
+        # its 256 transitions, then the 128 collected after resuming.
+        resumed.load_replay_buffer(second / "replay_buffer.pkl")
+        assert resumed.replay_buffer.size() == 256 + 128
