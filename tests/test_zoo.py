@@ -150,3 +150,51 @@ def test_resume_from_checkpoint_continues_the_step_count_and_replay_buffer(tmp_p
         # its 256 transitions, then the 128 collected after resuming.
         resumed.load_replay_buffer(second / "replay_buffer.pkl")
         assert resumed.replay_buffer.size() == 256 + 128
+
+
+@pytest.mark.parametrize("suite", ["onpolicy", "offpolicy"])
+def test_benchmark_suites_name_runnable_configs(suite, monkeypatch):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)  # conf_file paths are relative to the repository root
+    config = yaml.safe_load((root / "zoo_configs" / f"{suite}.yml").read_text())
+    assert config["seeds"] == [0, 1, 2]
+    expected = {"onpolicy": {"wpo", "spo", "ppo", "trpo"}, "offpolicy": {"wpg", "sac"}}[suite]
+    assert set(config["algorithms"]) == expected
+    register()
+    from rl_zoo3.utils import ALGOS
+
+    for algo, spec in config["algorithms"].items():
+        assert algo in ALGOS
+        conf = Path(spec["conf_file"])
+        if conf.suffix == ".py":
+            namespace: dict = {}
+            exec(conf.read_text(), namespace)
+            hyperparams = namespace["hyperparams"]
+        else:
+            hyperparams = yaml.safe_load(conf.read_text())
+        for env, budget in config["envs"].items():
+            assert env in hyperparams, (algo, env)
+            assert budget["n_timesteps"] > 0
+            if spec.get("baseline") and "rl_zoo3_entry" in budget:  # rl-zoo3's tuned v4 entry, unchanged
+                assert hyperparams[env] == hyperparams[budget["rl_zoo3_entry"]]
+
+
+def test_rl_zoo3_plots_read_our_log_folders(tmp_path, monkeypatch):
+    pytest.importorskip("seaborn")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    for seed in ("0", "1"):
+        main(["train", "--algo", "wpo", "--env", "Pendulum-v1", "-n", "256", "-f", str(tmp_path / "logs"), "--seed", seed,
+              "--verbose", "0", "--eval-freq", "128", "--eval-episodes", "2", "-params", *TINY["wpo"]])
+    from rl_zoo3.plots.all_plots import all_plots
+
+    sys.argv = ["all_plots", "-a", "wpo", "-e", "Pendulum-v1", "-f", str(tmp_path / "logs"), "--no-display",
+                "-o", str(tmp_path / "results")]
+    all_plots()
+    import pickle
+
+    results = pickle.loads((tmp_path / "results.pkl").read_bytes())
+    (curve,) = results["Pendulum-v1"].values()  # one algorithm, one folder
+    np.testing.assert_array_equal(curve["timesteps"], [128, 256])
+    assert len(curve["last_evals"]) == 2  # both seeds
