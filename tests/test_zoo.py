@@ -7,12 +7,12 @@ rl-zoo3's own flags, writing under ``tmp_path``.
 import sys
 
 import numpy as np
-import optuna
 import pytest
 import torch as th
 import yaml
 
-pytest.importorskip("rl_zoo3")
+pytest.importorskip("rl_zoo3")  # the `zoo` extra
+optuna = pytest.importorskip("optuna")
 
 from sb3_wasserstein import WPG, WPO  # noqa: E402
 from sb3_wasserstein.zoo import default_hyperparams_file, register  # noqa: E402
