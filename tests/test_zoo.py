@@ -198,3 +198,22 @@ def test_rl_zoo3_plots_read_our_log_folders(tmp_path, monkeypatch):
     (curve,) = results["Pendulum-v1"].values()  # one algorithm, one folder
     np.testing.assert_array_equal(curve["timesteps"], [128, 256])
     assert len(curve["last_evals"]) == 2  # both seeds
+
+
+@pytest.mark.parametrize("algo", ["wpo", "spo", "wpg"])
+def test_every_default_entry_builds_its_model(algo):
+    """Each entry's keys are constructor arguments the algorithm accepts (rl-zoo3's own keys aside)."""
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from sb3_wasserstein.zoo import ALGORITHMS
+
+    zoo_keys = {"n_timesteps", "policy", "n_envs", "normalize", "env_wrapper", "frame_stack", "callback"}
+    for env, entry in yaml.safe_load(default_hyperparams_file(algo).read_text()).items():
+        kwargs = {key: value for key, value in entry.items() if key not in zoo_keys}
+        if isinstance(kwargs.get("policy_kwargs"), str):
+            kwargs["policy_kwargs"] = eval(kwargs["policy_kwargs"], {"nn": th.nn, "dict": dict})  # as rl-zoo3 does
+        if algo == "wpg":
+            kwargs["buffer_size"] = 1000  # do not allocate a million transitions here
+        n_envs = entry.get("n_envs", 1)
+        model = ALGORITHMS[algo](entry["policy"], make_vec_env(env, n_envs=n_envs), **kwargs)
+        assert model.n_envs == n_envs, (algo, env)
