@@ -277,20 +277,25 @@ class WPO(OnPolicyAlgorithm):
         Measured with ``tests/test_learning.py`` (seed 0): with the head fitted to returns, WPO on
         CartPole-v1 peaked at 156 in 100k steps; fitted to advantages it reached 500 within 10k.
         """
-        window_obs, window_actions, window_advantages = self._concatenated_window()
-        n_window = len(window_advantages)
+        window = self._concatenated_window()
         value_losses, q_losses = [], []
         for _ in range(self.n_epochs):
             for indices in self._minibatches(len(rollout.returns)):
-                window_indices = th.randint(n_window, (len(indices),), device=self.device)
-                values = self.policy.predict_values(_index(rollout.observations, indices)).flatten()
-                value_loss = F.mse_loss(values, rollout.returns[indices])
-                q_values = self.policy.q_value(_index(window_obs, window_indices), window_actions[window_indices])
-                q_loss = F.mse_loss(q_values, window_advantages[window_indices])
+                value_loss, q_loss = self._critic_losses(rollout, window, indices)
                 self._step(value_loss + q_loss)
                 value_losses.append(value_loss.item())
                 q_losses.append(q_loss.item())
         return float(np.mean(value_losses)), float(np.mean(q_losses))
+
+    def _critic_losses(self, rollout, window, indices: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        """Squared errors of V on rollout rows ``indices`` and of the Q head on as many random window rows."""
+        window_obs, window_actions, window_advantages = window
+        window_indices = th.randint(len(window_advantages), (len(indices),), device=self.device)
+        values = self.policy.predict_values(_index(rollout.observations, indices)).flatten()
+        value_loss = F.mse_loss(values, rollout.returns[indices])
+        q_values = self.policy.q_value(_index(window_obs, window_indices), window_actions[window_indices])
+        q_loss = F.mse_loss(q_values, window_advantages[window_indices])
+        return value_loss, q_loss
 
     def _solve(self, advantages: th.Tensor, support: Support) -> DualSolution:
         """The plan at ``beta``: the dual's solution for ``beta="auto"``, else the fixed or scheduled value."""
