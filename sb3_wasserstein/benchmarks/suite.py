@@ -1,0 +1,190 @@
+"""Run a benchmark suite of ``zoo_configs/`` through the zoo entry point, then aggregate it.
+
+    python -m sb3_wasserstein.benchmarks.suite zoo_configs/onpolicy.yml --envs CartPole-v1 Pendulum-v1 --workers 2
+    python -m sb3_wasserstein.benchmarks.suite zoo_configs/onpolicy.yml --aggregate-only
+
+Every (env, algorithm, seed) cell is one ``python -m sb3_wasserstein.zoo train`` process, in its own
+log folder ``<log_folder>/seed<seed>/``; ``--workers`` of them run at once (one torch thread each).
+A cell whose final model is saved counts as done and is skipped on the next call, so a killed
+session loses only the runs it was in; their folders are cleared and run again. Each finished run
+appends a row (wall time, env steps per second) to ``<out>/<suite>_runs.csv``. Aggregation reads
+rl-zoo3's ``evaluations.npz`` and writes ``<out>/<suite>_summary.csv`` (final return: mean, std and
+IQM over seeds; steps per second and its ratio to the best baseline) and one learning-curve PNG per env.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import yaml
+
+
+class Cell(NamedTuple):
+    env: str
+    algo: str
+    seed: int
+
+
+def run_folder(suite: dict, cell: Cell) -> Path:
+    """rl-zoo3's run folder of one cell (the first run id, as each seed has its own log folder)."""
+    return Path(suite["log_folder"]) / f"seed{cell.seed}" / cell.algo / f"{cell.env}_1"
+
+
+def is_done(suite: dict, cell: Cell) -> bool:
+    return (run_folder(suite, cell) / f"{cell.env}.zip").exists()
+
+
+def train_command(suite: dict, cell: Cell) -> list[str]:
+    algorithm = suite["algorithms"][cell.algo]
+    return [
+        sys.executable, "-m", "sb3_wasserstein.zoo", "train",
+        "--algo", cell.algo, "--env", cell.env,
+        "-n", str(int(suite["envs"][cell.env]["n_timesteps"])),
+        "--seed", str(cell.seed),
+        "--eval-freq", str(suite["eval_freq"]), "--eval-episodes", str(suite["eval_episodes"]),
+        "--n-eval-envs", str(suite.get("n_eval_envs", 1)),
+        "-f", str(Path(suite["log_folder"]) / f"seed{cell.seed}"),
+        "--conf-file", algorithm["conf_file"],
+        "--num-threads", "1", "--verbose", "0",
+    ]  # fmt: skip
+
+
+def run_cell(suite: dict, cell: Cell, runs_csv: Path) -> None:
+    """Train one cell from scratch and append its timing to ``runs_csv``."""
+    shutil.rmtree(run_folder(suite, cell).parent / f"{cell.env}_1", ignore_errors=True)
+    log = Path(suite["log_folder"]) / f"seed{cell.seed}" / f"{cell.algo}_{cell.env}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with log.open("w") as handle:
+        result = subprocess.run(train_command(suite, cell), stdout=handle, stderr=subprocess.STDOUT,
+                                env={**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"})
+    seconds = time.perf_counter() - start
+    n_timesteps = int(suite["envs"][cell.env]["n_timesteps"])
+    status = "ok" if result.returncode == 0 and is_done(suite, cell) else f"failed ({result.returncode}), see {log}"
+    new_file = not runs_csv.exists()
+    with runs_csv.open("a", newline="") as handle:
+        writer = csv.writer(handle)
+        if new_file:
+            writer.writerow(["env", "algo", "seed", "n_timesteps", "seconds", "steps_per_second", "status"])
+        writer.writerow([cell.env, cell.algo, cell.seed, n_timesteps, f"{seconds:.1f}", f"{n_timesteps / seconds:.1f}", status])
+    print(f"{cell.env} {cell.algo} seed {cell.seed}: {status}, {seconds:.0f} s", flush=True)
+
+
+def interquartile_mean(values: np.ndarray) -> float:
+    """Mean of the middle half of the sorted values (IQM), with fractional weights at the quartiles."""
+    values = np.sort(values)
+    n = len(values)
+    weights = np.clip(np.minimum(np.arange(1, n + 1), n - np.arange(n)) - n / 4, 0, 1)
+    return float(np.sum(weights * values) / np.sum(weights))
+
+
+def aggregate(suite: dict, cells: list[Cell], out: Path) -> list[dict]:
+    """Final returns over seeds, steps per second, and learning-curve PNGs; returns the summary rows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs_csv = out / f"{suite['suite']}_runs.csv"
+    timings: dict[tuple[str, str], list[float]] = {}
+    if runs_csv.exists():
+        with runs_csv.open() as handle:
+            for row in csv.DictReader(handle):
+                if row["status"] == "ok":
+                    timings.setdefault((row["env"], row["algo"]), []).append(float(row["steps_per_second"]))
+
+    rows = []
+    for env in dict.fromkeys(cell.env for cell in cells):
+        figure, axis = plt.subplots(figsize=(6, 4))
+        for algo in dict.fromkeys(cell.algo for cell in cells):
+            curves = []
+            for cell in cells:
+                path = run_folder(suite, cell) / "evaluations.npz"
+                if cell.env == env and cell.algo == algo and is_done(suite, cell) and path.exists():
+                    data = np.load(path)
+                    curves.append((data["timesteps"], data["results"].mean(axis=1)))
+            if not curves:
+                continue
+            finals = np.array([returns[-1] for _, returns in curves])
+            fps = timings.get((env, algo), [])
+            rows.append(dict(env=env, algo=algo, seeds=len(curves), final_mean=finals.mean(), final_std=finals.std(),
+                             final_iqm=interquartile_mean(finals), steps_per_second=np.mean(fps) if fps else np.nan))
+            length = min(len(steps) for steps, _ in curves)
+            steps = curves[0][0][:length]
+            stacked = np.stack([returns[:length] for _, returns in curves])
+            axis.plot(steps, stacked.mean(0), label=f"{algo} ({len(curves)} seeds)")
+            axis.fill_between(steps, stacked.min(0), stacked.max(0), alpha=0.2)
+        axis.set(title=env, xlabel="env steps", ylabel="deterministic eval return (mean, min-max over seeds)")
+        axis.legend()
+        figure.tight_layout()
+        figure.savefig(out / f"{suite['suite']}_{env}.png", dpi=100)
+        plt.close(figure)
+
+    baselines = [name for name, spec in suite["algorithms"].items() if spec.get("baseline")]
+    for row in rows:
+        reference = [r for r in rows if r["env"] == row["env"] and r["algo"] in baselines]
+        best = max(reference, key=lambda r: r["final_mean"], default=None)
+        row["best_baseline"] = best["algo"] if best else ""
+        row["gap_to_best_baseline"] = row["final_mean"] - best["final_mean"] if best else np.nan
+        fastest = max((r["steps_per_second"] for r in reference), default=np.nan)
+        row["speed_vs_fastest_baseline"] = row["steps_per_second"] / fastest if reference else np.nan
+    with (out / f"{suite['suite']}_summary.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["env"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return rows
+
+
+def markdown_table(rows: list[dict]) -> str:
+    lines = ["| env | algo | seeds | final return, mean ± std | IQM | vs best baseline | steps/s | speed vs fastest baseline |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['env']} | {r['algo']} | {r['seeds']} | {r['final_mean']:.1f} ± {r['final_std']:.1f} | "
+                     f"{r['final_iqm']:.1f} | {r['gap_to_best_baseline']:+.1f} ({r['best_baseline']}) | "
+                     f"{r['steps_per_second']:.0f} | {r['speed_vs_fastest_baseline']:.2f}x |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("suite", type=Path, help="a suite file of zoo_configs/")
+    parser.add_argument("--envs", nargs="*", help="only these envs (default: all of the suite)")
+    parser.add_argument("--algos", nargs="*", help="only these algorithms (default: all of the suite)")
+    parser.add_argument("--seeds", nargs="*", type=int, help="only these seeds (default: the suite's)")
+    parser.add_argument("--workers", type=int, default=2, help="runs at once (one core each)")
+    parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"))
+    parser.add_argument("--aggregate-only", action="store_true")
+    args = parser.parse_args()
+
+    suite = yaml.safe_load(args.suite.read_text())
+    for name in args.envs or []:
+        if name not in suite["envs"]:
+            parser.error(f"--envs: {name!r} is not in {args.suite} (has {sorted(suite['envs'])})")
+    cells = [
+        Cell(env, algo, seed)
+        for env in (args.envs or suite["envs"])
+        for seed in (args.seeds or suite["seeds"])
+        for algo in (args.algos or suite["algorithms"])
+    ]
+    args.out.mkdir(parents=True, exist_ok=True)
+    if not args.aggregate_only:
+        todo = [cell for cell in cells if not is_done(suite, cell)]
+        print(f"{len(cells) - len(todo)} of {len(cells)} runs already done; running {len(todo)} on {args.workers} workers")
+        runs_csv = args.out / f"{suite['suite']}_runs.csv"
+        with ThreadPoolExecutor(args.workers) as pool:
+            list(pool.map(lambda cell: run_cell(suite, cell, runs_csv), todo))
+    print(markdown_table(aggregate(suite, cells, args.out)))
+
+
+if __name__ == "__main__":
+    main()

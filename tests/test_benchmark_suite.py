@@ -1,0 +1,41 @@
+"""The benchmark runner: runs cells through the zoo entry point, skips finished ones, aggregates."""
+
+import csv
+
+import numpy as np
+import pytest
+import yaml
+
+from sb3_wasserstein.benchmarks.suite import interquartile_mean, main
+
+
+@pytest.mark.parametrize("values", [[1.0, 2.0, 3.0, 4.0], [5.0, 1.0, 3.0], [2.0], list(range(10))])
+def test_interquartile_mean_matches_the_expanded_definition(values):
+    # IQM: the mean of the middle 50% of the sample, each value repeated 4 times so that the
+    # quartiles fall on whole elements.
+    expanded = np.sort(np.repeat(values, 4))
+    quarter = len(expanded) // 4
+    assert interquartile_mean(np.array(values)) == pytest.approx(expanded[quarter : len(expanded) - quarter].mean())
+
+
+def test_suite_runs_then_skips_then_aggregates(tmp_path, monkeypatch, capsys):
+    suite = dict(suite="tiny", seeds=[0], log_folder=str(tmp_path / "logs"), eval_freq=200, eval_episodes=2, n_eval_envs=1,
+                 envs={"CartPole-v1": {"n_timesteps": 512}},
+                 algorithms={"wpo": {"conf_file": "hyperparams/wpo.yml"},
+                             "ppo": {"conf_file": "zoo_configs/baselines/ppo.py", "baseline": True}})
+    path = tmp_path / "tiny.yml"
+    path.write_text(yaml.safe_dump(suite))
+    out = tmp_path / "out"
+    monkeypatch.setattr("sys.argv", ["suite", str(path), "--out", str(out), "--workers", "2"])
+    main()
+    with (out / "tiny_runs.csv").open() as handle:
+        runs = list(csv.DictReader(handle))
+    assert sorted(row["algo"] for row in runs) == ["ppo", "wpo"]
+    assert all(row["status"] == "ok" for row in runs)
+
+    main()
+    assert "2 of 2 runs already done; running 0" in capsys.readouterr().out
+    with (out / "tiny_summary.csv").open() as handle:
+        summary = {row["algo"]: row for row in csv.DictReader(handle)}
+    assert summary["wpo"]["best_baseline"] == "ppo" and summary["wpo"]["seeds"] == "1"
+    assert (out / "tiny_CartPole-v1.png").exists()
