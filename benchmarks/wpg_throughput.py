@@ -42,7 +42,9 @@ class StepTimer(BaseCallback):
 
 def measure(name: str, env_id: str, steps: int, learning_starts: int, seed: int, **kwargs) -> dict:
     algorithm = {"SAC": SAC, "WPG": WPG}[name.split("-")[0]]
-    model = algorithm("MlpPolicy", env_id, learning_starts=learning_starts, batch_size=256, gradient_steps=1, seed=seed, **kwargs)
+    model = algorithm(
+        "MlpPolicy", env_id, learning_starts=learning_starts, batch_size=256, gradient_steps=1, seed=seed, **kwargs
+    )
     timer = StepTimer(learning_starts)
     model.learn(learning_starts + steps, callback=timer)
     elapsed = time.perf_counter() - timer.started_at

@@ -15,6 +15,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy, ContinuousCritic
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import get_parameters_by_name, polyak_update
+from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN
 from torch.nn import functional as F
 
 from sb3_wasserstein.common.langevin import langevin_step, squashed_drift
@@ -232,7 +233,7 @@ class WPG(OffPolicyAlgorithm):
             #    They are drawn with SB3's clamped log-std (the policy as it acts); the projection
             #    below fits the unclamped one.
             mean, log_std = self.actor.gaussian_parameters(observations)
-            sampling_log_std = log_std.detach().clamp(-20.0, 2.0)
+            sampling_log_std = log_std.detach().clamp(LOG_STD_MIN, LOG_STD_MAX)
             noise = th.randn((self.n_particles, *mean.shape), device=self.device)
             particles = mean.detach() + th.exp(sampling_log_std) * noise
             log_prob = squashed_gaussian_log_prob(particles, mean.detach(), sampling_log_std)
