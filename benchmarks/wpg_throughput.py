@@ -59,6 +59,7 @@ def main() -> None:
     parser.add_argument("--learning-starts", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--parametric", action="store_true", help="also time WPG's parametric actor update")
+    parser.add_argument("--also-particles", type=int, default=None, help="also time the Langevin update with this many particles")
     parser.add_argument("--output", default="docs/wpg_throughput.csv")
     arguments = parser.parse_args()
     th.set_num_threads(1)
@@ -66,6 +67,8 @@ def main() -> None:
     variants = {"SAC": {}, "WPG-langevin": dict(actor_update="langevin")}
     if arguments.parametric:
         variants["WPG-parametric"] = dict(actor_update="parametric")
+    if arguments.also_particles is not None:
+        variants[f"WPG-langevin-n{arguments.also_particles}"] = dict(n_particles=arguments.also_particles)
     rows = []
     for repeat in range(arguments.repeats):
         for name, kwargs in variants.items():
