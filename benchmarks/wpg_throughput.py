@@ -6,7 +6,7 @@
 Each algorithm collects ``learning_starts`` random steps first (not timed), then the timed
 ``steps`` of training (one gradient step per environment step). The runs alternate between the
 algorithms ``--repeats`` times so that load from other processes hits them alike; the CSV has one
-row per run and the summary prints the median ratio WPG / SAC. One torch thread.
+row per run and the summary prints the ratio WPG / SAC per repeat and its median. One torch thread.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import platform
+import statistics
 import time
 
 import torch as th
@@ -83,11 +84,11 @@ def main() -> None:
     for name in variants:
         if name == "SAC":
             continue
-        ratios = sorted(
-            wpg["steps_per_second"] / sac["steps_per_second"]
+        ratios = [
+            round(wpg["steps_per_second"] / sac["steps_per_second"], 3)
             for wpg, sac in zip((r for r in rows if r["algorithm"] == name), (r for r in rows if r["algorithm"] == "SAC"))
-        )
-        print(f"{name} / SAC steps per second: median ratio {ratios[len(ratios) // 2]:.2f} over {len(ratios)} runs {ratios}")
+        ]
+        print(f"{name} / SAC steps per second: median ratio {statistics.median(ratios):.2f}, per repeat {ratios}")
 
 
 if __name__ == "__main__":

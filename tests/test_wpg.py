@@ -146,9 +146,9 @@ def test_learns_pendulum():
     """
     model = WPG("MlpPolicy", "Pendulum-v1", learning_rate=1e-3, learning_starts=1000, seed=0)
     stop = StopTrainingOnRewardThreshold(reward_threshold=-170)
-    evaluation = EvalCallback(
-        Monitor(gym.make("Pendulum-v1")), eval_freq=1000, n_eval_episodes=5, callback_on_new_best=stop, verbose=0
-    )
+    evaluation_env = Monitor(gym.make("Pendulum-v1"))
+    evaluation_env.reset(seed=1)  # later resets continue this stream: the stopping step is reproducible
+    evaluation = EvalCallback(evaluation_env, eval_freq=1000, n_eval_episodes=5, callback_on_new_best=stop, verbose=0)
     model.learn(20_000, callback=evaluation)
     env = Monitor(gym.make("Pendulum-v1"))
     env.reset(seed=1000)
