@@ -146,9 +146,9 @@ def test_learns_pendulum():
     """
     model = WPG("MlpPolicy", "Pendulum-v1", learning_rate=1e-3, learning_starts=1000, seed=0)
     stop = StopTrainingOnRewardThreshold(reward_threshold=-170)
-    evaluation = EvalCallback(
-        Monitor(gym.make("Pendulum-v1")), eval_freq=1000, n_eval_episodes=5, callback_on_new_best=stop, verbose=0
-    )
+    evaluation_env = Monitor(gym.make("Pendulum-v1"))
+    evaluation_env.reset(seed=1)  # later resets continue this stream: the stopping step is reproducible
+    evaluation = EvalCallback(evaluation_env, eval_freq=1000, n_eval_episodes=5, callback_on_new_best=stop, verbose=0)
     model.learn(20_000, callback=evaluation)
     env = Monitor(gym.make("Pendulum-v1"))
     env.reset(seed=1000)
@@ -156,3 +156,16 @@ def test_learns_pendulum():
     print(f"WPG Pendulum-v1: {mean_return:.1f} after {model.num_timesteps} steps")
     assert model.num_timesteps <= 20_000
     assert mean_return >= -200
+
+
+def test_particle_q_values_match_the_critic_on_tiled_states():
+    """The split first layer (state part once per state) gives the critic's own values, for every network."""
+    from sb3_wasserstein.wpg.wpg import particle_q_values
+
+    model = WPG("MlpPolicy", "Pendulum-v1", seed=0, **SMALL)
+    obs = th.as_tensor(observations(5))
+    actions = th.rand(3, 5, 1) * 2 - 1
+    features = model.critic.extract_features(obs, model.critic.features_extractor)
+    expected = th.cat(model.critic(obs.repeat(3, 1), actions.reshape(15, 1)), dim=1).reshape(3, 5, -1)
+    for index, q_network in enumerate(model.critic.q_networks):
+        th.testing.assert_close(particle_q_values(q_network, features, actions), expected[..., index])

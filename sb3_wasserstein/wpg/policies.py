@@ -35,7 +35,7 @@ class WPGPolicy(SACPolicy):
 
     def __init__(self, *args: Any, use_sde: bool = False, **kwargs: Any):
         if use_sde:
-            raise ValueError("WPG does not support gSDE: use_sde must be False (the Langevin update needs a per-state Gaussian).")
+            raise ValueError("WPG does not support gSDE: use_sde must be False (its update fits a per-state Gaussian).")
         super().__init__(*args, use_sde=False, **kwargs)
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> WPGActor:

@@ -13,8 +13,9 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy, ContinuousCritic
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, PyTorchObs, Schedule
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import get_parameters_by_name, polyak_update
+from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN
 from torch.nn import functional as F
 
 from sb3_wasserstein.common.langevin import langevin_step, squashed_drift
@@ -232,7 +233,7 @@ class WPG(OffPolicyAlgorithm):
             #    They are drawn with SB3's clamped log-std (the policy as it acts); the projection
             #    below fits the unclamped one.
             mean, log_std = self.actor.gaussian_parameters(observations)
-            sampling_log_std = log_std.detach().clamp(-20.0, 2.0)
+            sampling_log_std = log_std.detach().clamp(LOG_STD_MIN, LOG_STD_MAX)
             noise = th.randn((self.n_particles, *mean.shape), device=self.device)
             particles = mean.detach() + th.exp(sampling_log_std) * noise
             log_prob = squashed_gaussian_log_prob(particles, mean.detach(), sampling_log_std)
@@ -267,14 +268,15 @@ class WPG(OffPolicyAlgorithm):
             self.critic.optimizer.step()
 
             # 4. Actor: the drift of the particles along the updated soft Q, then the update.
-            particle_observations = repeat_observations(observations, self.n_particles)
-            drift, q_values = self._drift(particle_observations, particles, temperature)
+            with th.no_grad():
+                critic_features = self.critic.extract_features(observations, self.critic.features_extractor)
+            drift, q_values = self._drift(critic_features, particles, temperature)
             record("actor_loss", (temperature * log_prob - q_values).mean().item())
             if self.actor_update == "langevin":
                 moved = particles
                 for step in range(self.langevin_steps):
                     if step > 0:
-                        drift, _ = self._drift(particle_observations, moved, temperature)
+                        drift, _ = self._drift(critic_features, moved, temperature)
                     moved = langevin_step(moved, drift, self.langevin_step_size, temperature, th.randn_like(moved))
                 record("particle_displacement", (moved - particles).norm(dim=-1).mean().item())
                 for step in range(self.projection_steps):
@@ -301,18 +303,18 @@ class WPG(OffPolicyAlgorithm):
         for key, values in logs.items():
             self.logger.record(f"train/{key}", np.mean(values))
 
-    def _drift(self, observations: PyTorchObs, particles: th.Tensor, temperature: float) -> tuple[th.Tensor, th.Tensor]:
-        """``squashed_drift`` at the particles, with ``grad_a min_i Q_i(s, tanh u)`` from one batched critic call.
+    def _drift(self, features: th.Tensor, particles: th.Tensor, temperature: float) -> tuple[th.Tensor, th.Tensor]:
+        """``squashed_drift`` at the particles, with ``grad_a min_i Q_i(s, tanh u)`` from one batched pass per critic.
 
-        ``observations`` are already repeated once per particle; returns the drift (shaped like the
-        particles) and the min soft Q at the particles (``[n_particles, batch]``), both detached.
+        ``features`` are the critic's features of the batch's states (``[batch, features_dim]``, computed
+        once for all particles); returns the drift (shaped like the particles, ``[n_particles, batch,
+        action_dim]``) and the min soft Q at the particles (``[n_particles, batch]``), both detached.
         """
         with th.enable_grad():
-            actions = th.tanh(particles).reshape(-1, particles.shape[-1]).requires_grad_(True)
-            q_values = th.min(th.cat(self.critic(observations, actions), dim=1), dim=1).values
+            actions = th.tanh(particles).requires_grad_(True)
+            q_values = th.stack([particle_q_values(q_net, features, actions) for q_net in self.critic.q_networks]).amin(0)
             (action_gradient,) = th.autograd.grad(q_values.sum(), actions)
-        drift = squashed_drift(particles, action_gradient.reshape(particles.shape), temperature)
-        return drift, q_values.detach().reshape(particles.shape[:-1])
+        return squashed_drift(particles, action_gradient, temperature), q_values.detach()
 
     def learn(
         self: SelfWPG,
@@ -345,12 +347,23 @@ class WPG(OffPolicyAlgorithm):
         return state_dicts, saved_pytorch_variables
 
 
-def repeat_observations(observations: PyTorchObs, n_repeats: int) -> PyTorchObs:
-    """Tile a batch of observations ``n_repeats`` times along the batch axis (dicts key by key),
-    matching particles ``[n_repeats, batch, ...]`` flattened to ``[n_repeats * batch, ...]``."""
-    if isinstance(observations, dict):
-        return {key: repeat_observations(value, n_repeats) for key, value in observations.items()}  # type: ignore[misc]
-    return observations.repeat(n_repeats, *([1] * (observations.dim() - 1)))
+def particle_q_values(q_network: th.nn.Module, features: th.Tensor, actions: th.Tensor) -> th.Tensor:
+    """One Q network of SB3's ``ContinuousCritic`` at ``n`` actions per state, ``[n, batch]``.
+
+    The network reads ``cat([features, action])``; its first layer is split as
+    ``W [f; a] + b = (W_f f + b) + W_a a``, so the state's part is computed once per state and
+    broadcast over the particles instead of once per particle (``features`` ``[batch, f]``,
+    ``actions`` ``[n, batch, action_dim]``). Networks whose first module is not a ``Linear`` are
+    evaluated on the tiled input.
+    """
+    first = q_network[0]  # type: ignore[index]
+    if not isinstance(first, th.nn.Linear):
+        tiled = features.expand(actions.shape[0], *features.shape)
+        return q_network(th.cat([tiled, actions], dim=-1)).squeeze(-1)
+    n_features = features.shape[-1]
+    state_part = F.linear(features, first.weight[:, :n_features], first.bias)
+    hidden = state_part + F.linear(actions, first.weight[:, n_features:])
+    return q_network[1:](hidden).squeeze(-1)  # type: ignore[index]
 
 
 def _is_int(value: Any) -> bool:
