@@ -1,6 +1,6 @@
 """Environment steps per second of WPG next to SB3's SAC, side by side, same networks, batch and gradient steps.
 
-    python benchmarks/wpg_throughput.py --env HalfCheetah-v5 --steps 3000 --learning-starts 1000 \
+    python -m sb3_wasserstein.benchmarks.offpolicy_throughput --env HalfCheetah-v5 --steps 3000 --learning-starts 1000 \
         --output docs/wpg_throughput.csv
 
 Each algorithm collects ``learning_starts`` random steps first (not timed), then the timed

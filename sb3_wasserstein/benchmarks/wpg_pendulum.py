@@ -1,6 +1,6 @@
 """WPG on Pendulum-v1 for a given actor update, seed and particle count: the runs behind docs/wpg.md's choice of default.
 
-    python benchmarks/wpg_pendulum.py --actor-update langevin --seed 0 --n-particles 4
+    python -m sb3_wasserstein.benchmarks.wpg_pendulum --actor-update langevin --seed 0 --n-particles 4
 
 rl-zoo3's SAC Pendulum settings (learning rate 1e-3, 1000 random steps first, default networks),
 20k steps; a 5-episode deterministic evaluation every 1000 steps; at the end a 10-episode
