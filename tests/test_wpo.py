@@ -31,6 +31,7 @@ class MultiDiscreteEnv(gym.Env):
     [
         (dict(delta=0.0), "`delta` must be a finite number in \\(0.0"),
         (dict(delta=float("nan")), "`delta`"),
+        (dict(delta="big"), "`delta` must be a finite number"),
         (dict(beta=-1.0), "`beta` must be a finite number in \\[0.0"),
         (dict(beta="fast"), "`beta` must be 'auto'"),
         (dict(n_candidates=0), "`n_candidates` must be an integer >= 1, got 0"),

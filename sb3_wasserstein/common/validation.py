@@ -16,8 +16,8 @@ def check_integer(name: str, value: Any, minimum: int) -> int:
 
 def check_real(name: str, value: Any, low: float, high: float = math.inf, low_inclusive: bool = False) -> float:
     """``value`` must be a finite real number in ``(low, high]`` (``[low, high]`` if ``low_inclusive``)."""
-    above = value >= low if low_inclusive else value > low
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or not above or value > high:
+    is_number = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not is_number or not (value >= low if low_inclusive else value > low) or value > high:
         bracket = "[" if low_inclusive else "("
         upper = "inf)" if math.isinf(high) else f"{high}]"
         raise ValueError(f"`{name}` must be a finite number in {bracket}{low}, {upper}, got {value!r}.")

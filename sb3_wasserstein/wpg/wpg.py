@@ -24,6 +24,7 @@ from sb3_wasserstein.common.projection import (
     parametric_wasserstein_surrogate,
     squashed_gaussian_log_prob,
 )
+from sb3_wasserstein.common.validation import check_integer, check_real
 from sb3_wasserstein.wpg.policies import MlpPolicy, MultiInputPolicy, WPGActor, WPGPolicy
 
 SelfWPG = TypeVar("SelfWPG", bound="WPG")
@@ -366,60 +367,38 @@ def particle_q_values(q_network: th.nn.Module, features: th.Tensor, actions: th.
     return q_network[1:](hidden).squeeze(-1)  # type: ignore[index]
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
 def validate_hyperparameters(**values: Any) -> None:
     """Raise a ``ValueError`` naming the hyperparameter, its value and what is allowed, for the first bad one."""
-
-    def fail(name: str, allowed: str) -> None:
-        raise ValueError(f"WPG: invalid {name}={values[name]!r}; {allowed}.")
-
-    def integer_at_least(name: str, low: int) -> None:
-        if not _is_int(values[name]) or values[name] < low:
-            fail(name, f"expected an integer >= {low}")
-
-    def finite_real(name: str) -> bool:
-        return _is_real(values[name]) and math.isfinite(values[name])
-
-    learning_rate = values["learning_rate"]
-    if not callable(learning_rate) and not (finite_real("learning_rate") and learning_rate > 0):
-        fail("learning_rate", "expected a finite float > 0 or a schedule (a callable of the remaining progress)")
-    integer_at_least("buffer_size", 1)
-    integer_at_least("learning_starts", 0)
-    integer_at_least("batch_size", 1)
-    if not (finite_real("tau") and 0 < values["tau"] <= 1):
-        fail("tau", "expected a float in (0, 1] (the Polyak coefficient of the target critics)")
-    if not (finite_real("gamma") and 0 <= values["gamma"] <= 1):
-        fail("gamma", "expected a float in [0, 1]")
-    if not (_is_int(values["gradient_steps"]) and (values["gradient_steps"] >= 1 or values["gradient_steps"] == -1)):
-        fail("gradient_steps", "expected an integer >= 1, or -1 (as many as environment steps)")
-    integer_at_least("n_steps", 1)
-    integer_at_least("target_update_interval", 1)
+    if not callable(values["learning_rate"]):
+        check_real("learning_rate", values["learning_rate"], 0.0)
+    check_integer("buffer_size", values["buffer_size"], 1)
+    check_integer("learning_starts", values["learning_starts"], 0)
+    check_integer("batch_size", values["batch_size"], 1)
+    check_real("tau", values["tau"], 0.0, 1.0)
+    check_real("gamma", values["gamma"], 0.0, 1.0, low_inclusive=True)
+    if values["gradient_steps"] != -1:
+        check_integer("gradient_steps", values["gradient_steps"], 1)
+    check_integer("n_steps", values["n_steps"], 1)
+    check_integer("target_update_interval", values["target_update_interval"], 1)
     ent_coef = values["ent_coef"]
-    ent_coef_allowed = "expected a float > 0, 'auto', or 'auto_<initial value > 0>' such as 'auto_0.1'"
     if isinstance(ent_coef, str):
-        if ent_coef != "auto":
-            prefix, _, initial = ent_coef.partition("_")
-            try:
-                initial_value = float(initial)
-            except ValueError:
-                initial_value = float("nan")
-            if prefix != "auto" or not (math.isfinite(initial_value) and initial_value > 0):
-                fail("ent_coef", ent_coef_allowed)
-    elif not (finite_real("ent_coef") and ent_coef > 0):
-        fail("ent_coef", ent_coef_allowed)
-    if values["target_entropy"] != "auto" and not finite_real("target_entropy"):
-        fail("target_entropy", "expected 'auto' (minus the action dimension) or a finite float")
+        prefix, _, initial = ent_coef.partition("_")
+        if prefix != "auto" or (initial and not _is_positive_number(initial)):
+            raise ValueError(f"`ent_coef` must be a number > 0, 'auto', or 'auto_<initial value > 0>' such as 'auto_0.1', got {ent_coef!r}.")
+    else:
+        check_real("ent_coef", ent_coef, 0.0)
+    if values["target_entropy"] != "auto":
+        check_real("target_entropy", values["target_entropy"], -math.inf)
     if values["actor_update"] not in ACTOR_UPDATES:
-        fail("actor_update", f"expected one of {ACTOR_UPDATES}")
-    integer_at_least("n_particles", 1)
-    integer_at_least("langevin_steps", 1)
-    if not (finite_real("langevin_step_size") and values["langevin_step_size"] > 0):
-        fail("langevin_step_size", "expected a finite float > 0")
-    integer_at_least("projection_steps", 1)
+        raise ValueError(f"`actor_update` must be one of {ACTOR_UPDATES}, got {values['actor_update']!r}.")
+    check_integer("n_particles", values["n_particles"], 1)
+    check_integer("langevin_steps", values["langevin_steps"], 1)
+    check_real("langevin_step_size", values["langevin_step_size"], 0.0)
+    check_integer("projection_steps", values["projection_steps"], 1)
+
+
+def _is_positive_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text)) and float(text) > 0
+    except ValueError:
+        return False
