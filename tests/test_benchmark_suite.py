@@ -19,7 +19,7 @@ def test_interquartile_mean_matches_the_expanded_definition(values):
 
 
 def test_suite_runs_then_skips_then_aggregates(tmp_path, monkeypatch, capsys):
-    suite = dict(suite="tiny", seeds=[0], log_folder=str(tmp_path / "logs"), eval_freq=200, eval_episodes=2, n_eval_envs=1,
+    suite = dict(suite="tiny", speed_baseline="ppo", seeds=[0], log_folder=str(tmp_path / "logs"), eval_freq=200, eval_episodes=2, n_eval_envs=1,
                  envs={"CartPole-v1": {"n_timesteps": 512}},
                  algorithms={"wpo": {"conf_file": "hyperparams/wpo.yml"},
                              "ppo": {"conf_file": "zoo_configs/baselines/ppo.py", "baseline": True}})
@@ -38,4 +38,5 @@ def test_suite_runs_then_skips_then_aggregates(tmp_path, monkeypatch, capsys):
     with (out / "tiny_summary.csv").open() as handle:
         summary = {row["algo"]: row for row in csv.DictReader(handle)}
     assert summary["wpo"]["best_baseline"] == "ppo" and summary["wpo"]["seeds"] == "1"
+    assert float(summary["ppo"]["speed_vs_baseline"]) == 1.0
     assert (out / "tiny_CartPole-v1.png").exists()

@@ -9,7 +9,8 @@ A cell whose final model is saved counts as done and is skipped on the next call
 session loses only the runs it was in; their folders are cleared and run again. Each finished run
 appends a row (wall time, env steps per second) to ``<out>/<suite>_runs.csv``. Aggregation reads
 rl-zoo3's ``evaluations.npz`` and writes ``<out>/<suite>_summary.csv`` (final return: mean, std and
-IQM over seeds; steps per second and its ratio to the best baseline) and one learning-curve PNG per env.
+IQM over seeds; the gap to the best baseline; steps per second and its ratio to the suite's
+``speed_baseline``) and one learning-curve PNG per env.
 """
 
 from __future__ import annotations
@@ -136,8 +137,8 @@ def aggregate(suite: dict, cells: list[Cell], out: Path) -> list[dict]:
         best = max(reference, key=lambda r: r["final_mean"], default=None)
         row["best_baseline"] = best["algo"] if best else ""
         row["gap_to_best_baseline"] = row["final_mean"] - best["final_mean"] if best else np.nan
-        fastest = max((r["steps_per_second"] for r in reference), default=np.nan)
-        row["speed_vs_fastest_baseline"] = row["steps_per_second"] / fastest if reference else np.nan
+        speed_reference = [r for r in rows if r["env"] == row["env"] and r["algo"] == suite.get("speed_baseline")]
+        row["speed_vs_baseline"] = row["steps_per_second"] / speed_reference[0]["steps_per_second"] if speed_reference else np.nan
     with (out / f"{suite['suite']}_summary.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["env"])
         writer.writeheader()
@@ -146,12 +147,12 @@ def aggregate(suite: dict, cells: list[Cell], out: Path) -> list[dict]:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    lines = ["| env | algo | seeds | final return, mean ± std | IQM | vs best baseline | steps/s | speed vs fastest baseline |",
+    lines = ["| env | algo | seeds | final return, mean ± std | IQM | vs best baseline | steps/s | speed vs baseline |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['env']} | {r['algo']} | {r['seeds']} | {r['final_mean']:.1f} ± {r['final_std']:.1f} | "
                      f"{r['final_iqm']:.1f} | {r['gap_to_best_baseline']:+.1f} ({r['best_baseline']}) | "
-                     f"{r['steps_per_second']:.0f} | {r['speed_vs_fastest_baseline']:.2f}x |")
+                     f"{r['steps_per_second']:.0f} | {r['speed_vs_baseline']:.2f}x |")
     return "\n".join(lines)
 
 
