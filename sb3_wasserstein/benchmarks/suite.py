@@ -97,12 +97,15 @@ def aggregate(suite: dict, cells: list[Cell], out: Path) -> list[dict]:
     import matplotlib.pyplot as plt
 
     runs_csv = out / f"{suite['suite']}_runs.csv"
-    timings: dict[tuple[str, str], list[float]] = {}
+    latest: dict[tuple[str, str, str], float] = {}  # a cell run again replaces its earlier timing
     if runs_csv.exists():
         with runs_csv.open() as handle:
             for row in csv.DictReader(handle):
                 if row["status"] == "ok":
-                    timings.setdefault((row["env"], row["algo"]), []).append(float(row["steps_per_second"]))
+                    latest[(row["env"], row["algo"], row["seed"])] = float(row["steps_per_second"])
+    timings: dict[tuple[str, str], list[float]] = {}
+    for (env, algo, _), fps in latest.items():
+        timings.setdefault((env, algo), []).append(fps)
 
     rows = []
     for env in dict.fromkeys(cell.env for cell in cells):
@@ -125,7 +128,7 @@ def aggregate(suite: dict, cells: list[Cell], out: Path) -> list[dict]:
             stacked = np.stack([returns[:length] for _, returns in curves])
             axis.plot(steps, stacked.mean(0), label=f"{algo} ({len(curves)} seeds)")
             axis.fill_between(steps, stacked.min(0), stacked.max(0), alpha=0.2)
-        axis.set(title=env, xlabel="env steps", ylabel="deterministic eval return (mean, min-max over seeds)")
+        axis.set(title=env, xlabel="env steps", ylabel="eval return (line: mean, band: min-max)")
         axis.legend()
         figure.tight_layout()
         figure.savefig(out / f"{suite['suite']}_{env}.png", dpi=100)
