@@ -203,6 +203,7 @@ def test_rl_zoo3_plots_read_our_log_folders(tmp_path, monkeypatch):
 @pytest.mark.parametrize("algo", ["wpo", "spo", "wpg"])
 def test_every_default_entry_builds_its_model(algo):
     """Each entry's keys are constructor arguments the algorithm accepts (rl-zoo3's own keys aside)."""
+    from rl_zoo3.exp_manager import ExperimentManager
     from stable_baselines3.common.env_util import make_vec_env
 
     from sb3_wasserstein.zoo import ALGORITHMS
@@ -212,6 +213,7 @@ def test_every_default_entry_builds_its_model(algo):
         kwargs = {key: value for key, value in entry.items() if key not in zoo_keys}
         if isinstance(kwargs.get("policy_kwargs"), str):
             kwargs["policy_kwargs"] = eval(kwargs["policy_kwargs"], {"nn": th.nn, "dict": dict})  # as rl-zoo3 does
+        kwargs = ExperimentManager._preprocess_schedules(kwargs)  # "lin_1e-3" strings, as rl-zoo3 does
         if algo == "wpg":
             kwargs["buffer_size"] = 1000  # do not allocate a million transitions here
         n_envs = entry.get("n_envs", 1)
