@@ -7,8 +7,8 @@ Every (env, algorithm, seed) cell is one ``python -m sb3_wasserstein.zoo train``
 log folder ``<log_folder>/seed<seed>/``; ``--workers`` of them run at once (one torch thread each).
 A cell whose final model is saved counts as done and is skipped on the next call, so a killed
 session loses only the runs it was in; their folders are cleared and run again. Each finished run
-appends a row (wall time, env steps per second) to ``<out>/<suite>_runs.csv``. Aggregation reads
-rl-zoo3's ``evaluations.npz`` and writes ``<out>/<suite>_summary.csv`` (final return: mean, std and
+appends a row (wall time, env steps per second) to ``<out>/<suite>_runs.csv``. Aggregation covers every
+finished cell of the suite, reads rl-zoo3's ``evaluations.npz`` and writes ``<out>/<suite>_summary.csv`` (final return: mean, std and
 IQM over seeds; the gap to the best baseline; steps per second and its ratio to the suite's
 ``speed_baseline``) and one learning-curve PNG per env.
 """
@@ -108,7 +108,7 @@ def aggregate(suite: dict, cells: list[Cell], out: Path) -> list[dict]:
         timings.setdefault((env, algo), []).append(fps)
 
     rows = []
-    for env in dict.fromkeys(cell.env for cell in cells):
+    for env in dict.fromkeys(cell.env for cell in cells if is_done(suite, cell)):
         figure, axis = plt.subplots(figsize=(6, 4))
         for algo in dict.fromkeys(cell.algo for cell in cells):
             curves = []
@@ -174,11 +174,13 @@ def main() -> None:
     for name in args.envs or []:
         if name not in suite["envs"]:
             parser.error(f"--envs: {name!r} is not in {args.suite} (has {sorted(suite['envs'])})")
+    every_cell = [Cell(env, algo, seed) for env in suite["envs"] for seed in suite["seeds"] for algo in suite["algorithms"]]
     cells = [
-        Cell(env, algo, seed)
-        for env in (args.envs or suite["envs"])
-        for seed in (args.seeds or suite["seeds"])
-        for algo in (args.algos or suite["algorithms"])
+        cell
+        for cell in every_cell
+        if (not args.envs or cell.env in args.envs)
+        and (not args.seeds or cell.seed in args.seeds)
+        and (not args.algos or cell.algo in args.algos)
     ]
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.aggregate_only:
@@ -187,7 +189,7 @@ def main() -> None:
         runs_csv = args.out / f"{suite['suite']}_runs.csv"
         with ThreadPoolExecutor(args.workers) as pool:
             list(pool.map(lambda cell: run_cell(suite, cell, runs_csv), todo))
-    print(markdown_table(aggregate(suite, cells, args.out)))
+    print(markdown_table(aggregate(suite, every_cell, args.out)))  # every finished cell of the suite
 
 
 if __name__ == "__main__":
