@@ -6,9 +6,9 @@ from typing import Any
 
 import torch as th
 
-from sb3_wasserstein.common.transport import DualSolution, sinkhorn_dual, sinkhorn_plan, solve_sinkhorn_dual, transport_cost
+from sb3_wasserstein.common.transport import DualSolution, sinkhorn_dual, sinkhorn_plan, solve_sinkhorn_dual
 from sb3_wasserstein.common.validation import check_real
-from sb3_wasserstein.wpo.wpo import WPO, Support
+from sb3_wasserstein.wpo.wpo import WPO
 
 
 class SPO(WPO):
@@ -24,15 +24,14 @@ class SPO(WPO):
         self.lam = check_real("lam", lam, 0.0)
         super().__init__(*args, **kwargs)
 
-    def _solve(self, advantages: th.Tensor, support: Support) -> DualSolution:
-        cost = support.cost.double()
-        source = support.source.double()
-        if self.beta == "auto":
-            return solve_sinkhorn_dual(advantages, cost, source, self.delta, self.lam)
-        beta = float(self.beta(self._current_progress_remaining) if callable(self.beta) else self.beta)
-        plan = sinkhorn_plan(advantages, cost, beta, self.lam)
-        objective = sinkhorn_dual(beta, advantages, cost, source, self.delta, self.lam).item()
-        return DualSolution(beta, plan, transport_cost(plan, cost, source).mean().item(), objective)
+    def _plan(self, advantages: th.Tensor, cost: th.Tensor, beta: float) -> th.Tensor:
+        return sinkhorn_plan(advantages, cost, beta, self.lam)
+
+    def _dual(self, beta: float, advantages: th.Tensor, cost: th.Tensor, source: th.Tensor) -> th.Tensor:
+        return sinkhorn_dual(beta, advantages, cost, source, self.delta, self.lam)
+
+    def _solve_dual(self, advantages: th.Tensor, cost: th.Tensor, source: th.Tensor) -> DualSolution:
+        return solve_sinkhorn_dual(advantages, cost, source, self.delta, self.lam)
 
     def learn(self, *args, tb_log_name: str = "SPO", **kwargs):
         return super().learn(*args, tb_log_name=tb_log_name, **kwargs)

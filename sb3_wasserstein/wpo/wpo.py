@@ -302,11 +302,21 @@ class WPO(OnPolicyAlgorithm):
         cost = support.cost.double()
         source = support.source.double()
         if self.beta == "auto":
-            return solve_wasserstein_dual(advantages, cost, source, self.delta)
+            return self._solve_dual(advantages, cost, source)
         beta = float(self.beta(self._current_progress_remaining) if callable(self.beta) else self.beta)
-        plan = wasserstein_plan(advantages, cost, beta)
-        objective = wasserstein_dual(beta, advantages, cost, source, self.delta).item()
+        plan = self._plan(advantages, cost, beta)
+        objective = self._dual(beta, advantages, cost, source).item()
         return DualSolution(beta, plan, transport_cost(plan, cost, source).mean().item(), objective)
+
+    # WPO's plan and dual (section 1); SPO overrides these three with its kernel (section 2).
+    def _plan(self, advantages: th.Tensor, cost: th.Tensor, beta: float) -> th.Tensor:
+        return wasserstein_plan(advantages, cost, beta)
+
+    def _dual(self, beta: float, advantages: th.Tensor, cost: th.Tensor, source: th.Tensor) -> th.Tensor:
+        return wasserstein_dual(beta, advantages, cost, source, self.delta)
+
+    def _solve_dual(self, advantages: th.Tensor, cost: th.Tensor, source: th.Tensor) -> DualSolution:
+        return solve_wasserstein_dual(advantages, cost, source, self.delta)
 
     def _project(self, observations, support: Support, target: th.Tensor) -> float:
         """Fit ``pi_theta`` to the plan's marginal by weighted maximum likelihood, ``n_epochs`` passes."""
