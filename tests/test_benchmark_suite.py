@@ -1,6 +1,7 @@
 """The benchmark runner: runs cells through the zoo entry point, skips finished ones, aggregates."""
 
 import csv
+import shutil
 
 import numpy as np
 import pytest
@@ -33,6 +34,10 @@ def test_suite_runs_then_skips_then_aggregates(tmp_path, monkeypatch, capsys):
     assert sorted(row["algo"] for row in runs) == ["ppo", "wpo"]
     assert all(row["status"] == "ok" for row in runs)
 
+    curve = np.loadtxt(out / "curves" / "tiny" / "CartPole-v1_wpo_seed0.csv", delimiter=",", skiprows=1, ndmin=2)
+    assert curve[:, 0].tolist() == [200, 400] and np.all(curve[:, 1] >= 8)  # CartPole lasts at least 8 steps
+
+    shutil.rmtree(tmp_path / "logs")  # the curves, not the logs, record what is done
     main()
     assert "2 of 2 runs already done; running 0" in capsys.readouterr().out
     with (out / "tiny_summary.csv").open() as handle:

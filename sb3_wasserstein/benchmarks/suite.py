@@ -5,12 +5,14 @@
 
 Every (env, algorithm, seed) cell is one ``python -m sb3_wasserstein.zoo train`` process, in its own
 log folder ``<log_folder>/seed<seed>/``; ``--workers`` of them run at once (one torch thread each).
-A cell whose final model is saved counts as done and is skipped on the next call, so a killed
-session loses only the runs it was in; their folders are cleared and run again. Each finished run
-appends a row (wall time, env steps per second) to ``<out>/<suite>_runs.csv``. Aggregation covers every
-finished cell of the suite, reads rl-zoo3's ``evaluations.npz`` and writes ``<out>/<suite>_summary.csv`` (final return: mean, std and
-IQM over seeds; the gap to the best baseline; steps per second and its ratio to the suite's
-``speed_baseline``) and one learning-curve PNG per env.
+Each finished run appends a row (wall time, env steps per second) to ``<out>/<suite>_runs.csv`` and
+writes its learning curve (rl-zoo3's ``evaluations.npz`` as text) to
+``<out>/curves/<suite>/<env>_<algo>_seed<seed>.csv``. A cell with a curve there counts as done and is
+skipped on the next call, so results survive the (uncommitted) ``logs/`` folder, and a killed
+session loses only the runs it was in. Aggregation reads those curves for every finished cell of
+the suite and writes ``<out>/<suite>_summary.csv`` (final return: mean, std and IQM over seeds; the
+gap to the best baseline; steps per second and its ratio to the suite's ``speed_baseline``) and one
+learning-curve PNG per env.
 """
 
 from __future__ import annotations
@@ -41,8 +43,28 @@ def run_folder(suite: dict, cell: Cell) -> Path:
     return Path(suite["log_folder"]) / f"seed{cell.seed}" / cell.algo / f"{cell.env}_1"
 
 
-def is_done(suite: dict, cell: Cell) -> bool:
-    return (run_folder(suite, cell) / f"{cell.env}.zip").exists()
+def curve_file(suite: dict, cell: Cell, out: Path) -> Path:
+    """Where a finished cell's learning curve is kept (under ``out``, so it can be committed)."""
+    return out / "curves" / suite["suite"] / f"{cell.env}_{cell.algo}_seed{cell.seed}.csv"
+
+
+def is_done(suite: dict, cell: Cell, out: Path) -> bool:
+    return curve_file(suite, cell, out).exists()
+
+
+def save_curve(suite: dict, cell: Cell, out: Path) -> None:
+    """Copy a finished run's evaluations (steps, mean and std of the episode returns) to its curve file."""
+    data = np.load(run_folder(suite, cell) / "evaluations.npz")
+    path = curve_file(suite, cell, out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = np.column_stack([data["timesteps"], data["results"].mean(axis=1), data["results"].std(axis=1)])
+    np.savetxt(path, table, fmt=["%d", "%.4f", "%.4f"], delimiter=",", header="timesteps,mean_return,std_return", comments="")
+
+
+def load_curve(suite: dict, cell: Cell, out: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Evaluation steps and mean returns of a finished cell."""
+    table = np.loadtxt(curve_file(suite, cell, out), delimiter=",", skiprows=1, ndmin=2)
+    return table[:, 0], table[:, 1]
 
 
 def train_command(suite: dict, cell: Cell) -> list[str]:
@@ -60,8 +82,8 @@ def train_command(suite: dict, cell: Cell) -> list[str]:
     ]  # fmt: skip
 
 
-def run_cell(suite: dict, cell: Cell, runs_csv: Path) -> None:
-    """Train one cell from scratch and append its timing to ``runs_csv``."""
+def run_cell(suite: dict, cell: Cell, out: Path) -> None:
+    """Train one cell from scratch, save its curve and append its timing to ``<out>/<suite>_runs.csv``."""
     shutil.rmtree(run_folder(suite, cell).parent / f"{cell.env}_1", ignore_errors=True)
     log = Path(suite["log_folder"]) / f"seed{cell.seed}" / f"{cell.algo}_{cell.env}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -71,7 +93,12 @@ def run_cell(suite: dict, cell: Cell, runs_csv: Path) -> None:
                                 env={**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"})
     seconds = time.perf_counter() - start
     n_timesteps = int(suite["envs"][cell.env]["n_timesteps"])
-    status = "ok" if result.returncode == 0 and is_done(suite, cell) else f"failed ({result.returncode}), see {log}"
+    folder = run_folder(suite, cell)
+    finished = result.returncode == 0 and (folder / f"{cell.env}.zip").exists() and (folder / "evaluations.npz").exists()
+    if finished:
+        save_curve(suite, cell, out)
+    status = "ok" if finished else f"failed ({result.returncode}), see {log}"
+    runs_csv = out / f"{suite['suite']}_runs.csv"
     new_file = not runs_csv.exists()
     with runs_csv.open("a", newline="") as handle:
         writer = csv.writer(handle)
@@ -108,15 +135,11 @@ def aggregate(suite: dict, cells: list[Cell], out: Path) -> list[dict]:
         timings.setdefault((env, algo), []).append(fps)
 
     rows = []
-    for env in dict.fromkeys(cell.env for cell in cells if is_done(suite, cell)):
+    for env in dict.fromkeys(cell.env for cell in cells if is_done(suite, cell, out)):
         figure, axis = plt.subplots(figsize=(6, 4))
         for algo in dict.fromkeys(cell.algo for cell in cells):
-            curves = []
-            for cell in cells:
-                path = run_folder(suite, cell) / "evaluations.npz"
-                if cell.env == env and cell.algo == algo and is_done(suite, cell) and path.exists():
-                    data = np.load(path)
-                    curves.append((data["timesteps"], data["results"].mean(axis=1)))
+            curves = [load_curve(suite, cell, out) for cell in cells
+                      if cell.env == env and cell.algo == algo and is_done(suite, cell, out)]
             if not curves:
                 continue
             finals = np.array([returns[-1] for _, returns in curves])
@@ -184,11 +207,10 @@ def main() -> None:
     ]
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.aggregate_only:
-        todo = [cell for cell in cells if not is_done(suite, cell)]
+        todo = [cell for cell in cells if not is_done(suite, cell, args.out)]
         print(f"{len(cells) - len(todo)} of {len(cells)} runs already done; running {len(todo)} on {args.workers} workers")
-        runs_csv = args.out / f"{suite['suite']}_runs.csv"
         with ThreadPoolExecutor(args.workers) as pool:
-            list(pool.map(lambda cell: run_cell(suite, cell, runs_csv), todo))
+            list(pool.map(lambda cell: run_cell(suite, cell, args.out), todo))
     print(markdown_table(aggregate(suite, every_cell, args.out)))  # every finished cell of the suite
 
 
