@@ -7,13 +7,17 @@ Each algorithm collects ``learning_starts`` random steps first (not timed), then
 ``steps`` of training (one gradient step per environment step). The runs alternate between the
 algorithms ``--repeats`` times so that load from other processes hits them alike; the CSV has one
 row per run and the summary prints the ratio WPG / SAC per repeat and its median. One torch thread.
+``--profile N`` runs each model's training under cProfile and prints its ``N`` functions of largest
+cumulative time (where the time goes; profiling slows both algorithms).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import csv
 import platform
+import pstats
 import statistics
 import time
 
@@ -41,13 +45,20 @@ class StepTimer(BaseCallback):
         return True
 
 
-def measure(name: str, env_id: str, steps: int, learning_starts: int, seed: int, **kwargs) -> dict:
+def measure(name: str, env_id: str, steps: int, learning_starts: int, seed: int, profile: int = 0, **kwargs) -> dict:
     algorithm = {"SAC": SAC, "WPG": WPG}[name.split("-")[0]]
     model = algorithm(
         "MlpPolicy", env_id, learning_starts=learning_starts, batch_size=256, gradient_steps=1, seed=seed, **kwargs
     )
     timer = StepTimer(learning_starts)
+    profiler = cProfile.Profile() if profile else None
+    if profiler:
+        profiler.enable()
     model.learn(learning_starts + steps, callback=timer)
+    if profiler:
+        profiler.disable()
+        print(f"--- {name}: the {profile} functions of largest cumulative time")
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(profile)
     elapsed = time.perf_counter() - timer.started_at
     return dict(algorithm=name, env=env_id, timed_steps=timer.timed_steps, seconds=round(elapsed, 2),
                 steps_per_second=round(timer.timed_steps / elapsed, 1))
@@ -61,6 +72,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--parametric", action="store_true", help="also time WPG's parametric actor update")
     parser.add_argument("--also-particles", type=int, default=None, help="also time the Langevin update with this many particles")
+    parser.add_argument("--profile", type=int, default=0, help="print this many functions of a cProfile of each run")
     parser.add_argument("--output", default="docs/wpg_throughput.csv")
     arguments = parser.parse_args()
     th.set_num_threads(1)
@@ -73,7 +85,8 @@ def main() -> None:
     rows = []
     for repeat in range(arguments.repeats):
         for name, kwargs in variants.items():
-            row = measure(name, arguments.env, arguments.steps, arguments.learning_starts, seed=repeat, **kwargs)
+            row = measure(name, arguments.env, arguments.steps, arguments.learning_starts, seed=repeat,
+                          profile=arguments.profile, **kwargs)
             row.update(repeat=repeat, torch=th.__version__, machine=platform.processor() or platform.machine())
             rows.append(row)
             print(row, flush=True)
