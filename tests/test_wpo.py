@@ -42,6 +42,7 @@ class MultiDiscreteEnv(gym.Env):
         (dict(gae_lambda=-0.1), "`gae_lambda`"),
         (dict(learning_rate=float("inf")), "`learning_rate`"),
         (dict(max_grad_norm=0), "`max_grad_norm`"),
+        (dict(target_kl=0.0), "`target_kl` must be a finite number in \\(0.0"),
         (dict(n_steps=16, batch_size=64), "`n_steps \\* n_envs` \\(16 \\* 1\\) must be at least `batch_size` \\(64\\)"),
     ],
 )
@@ -118,6 +119,23 @@ def test_train_logs_the_design_note_keys(algorithm, env_id, extra):
         assert logs["train/beta"] == extra["beta"]
     else:
         assert logs["train/beta"] == pytest.approx(model._current_progress_remaining, abs=0.5 + 1e-9)
+
+
+@pytest.mark.parametrize("algorithm", [WPO, SPO])
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_target_kl_stops_the_projection(algorithm, env_id):
+    """A tiny ``target_kl`` stops the projection in its first pass and moves the policy less;
+    without one every pass runs."""
+    settings = dict(SMALL, n_epochs=5, delta=0.5, learning_rate=1e-2)
+    unlimited = algorithm("MlpPolicy", env_id, **settings)
+    unlimited_logs = record_logs(unlimited)
+    unlimited.learn(64)
+    limited = algorithm("MlpPolicy", env_id, target_kl=1e-6, **settings)
+    limited_logs = record_logs(limited)
+    limited.learn(64)
+    assert unlimited_logs["train/projection_epochs"] == 5
+    assert limited_logs["train/projection_epochs"] == 1
+    assert limited_logs["train/approx_kl"] < unlimited_logs["train/approx_kl"]
 
 
 @pytest.mark.parametrize("algorithm", [WPO, SPO])

@@ -67,6 +67,10 @@ class WPO(OnPolicyAlgorithm):
         (squared distance in units of the old policy's standard deviation).
     :param q_window: number of recent rollouts the Q head is fitted on
     :param max_grad_norm: gradient clipping norm
+    :param target_kl: as PPO's: stop the projection's passes early once a minibatch's
+        ``KL(pi_k || pi_theta)`` exceeds ``1.5 * target_kl`` (None: no limit). Outside the design
+        note: a limit on each iteration's policy change next to the dual's limit on the mean
+        transport cost (``docs/wpo.md`` gives what it did on CartPole-v1)
     :param stats_window_size: episodes averaged in the rollout logs
     :param tensorboard_log: tensorboard log folder (None: no tensorboard)
     :param policy_kwargs: keyword arguments of the policy
@@ -95,6 +99,7 @@ class WPO(OnPolicyAlgorithm):
         cost: str | np.ndarray | None = None,
         q_window: int = 4,
         max_grad_norm: float = 0.5,
+        target_kl: float | None = None,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -104,7 +109,7 @@ class WPO(OnPolicyAlgorithm):
         _init_setup_model: bool = True,
     ):
         self._check_hyperparameters(learning_rate, n_steps, batch_size, n_epochs, gamma, gae_lambda, delta, beta,
-                                    n_candidates, q_window, max_grad_norm)
+                                    n_candidates, q_window, max_grad_norm, target_kl)
         super().__init__(
             policy,
             env,
@@ -133,6 +138,7 @@ class WPO(OnPolicyAlgorithm):
         self.n_candidates = n_candidates
         self.cost = cost
         self.q_window = q_window
+        self.target_kl = target_kl
         if self.env is not None and self.n_steps * self.n_envs < batch_size:
             raise ValueError(
                 f"`n_steps * n_envs` ({self.n_steps} * {self.n_envs}) must be at least `batch_size` ({batch_size})."
@@ -142,7 +148,7 @@ class WPO(OnPolicyAlgorithm):
 
     @staticmethod
     def _check_hyperparameters(learning_rate, n_steps, batch_size, n_epochs, gamma, gae_lambda, delta, beta,
-                               n_candidates, q_window, max_grad_norm) -> None:
+                               n_candidates, q_window, max_grad_norm, target_kl) -> None:
         if not callable(learning_rate):
             check_real("learning_rate", learning_rate, 0.0)
         check_integer("n_steps", n_steps, 1)
@@ -158,6 +164,8 @@ class WPO(OnPolicyAlgorithm):
         check_integer("n_candidates", n_candidates, 1)
         check_integer("q_window", q_window, 1)
         check_real("max_grad_norm", max_grad_norm, 0.0)
+        if target_kl is not None:
+            check_real("target_kl", target_kl, 0.0)
 
     def _checked_cost(self) -> th.Tensor | str:
         """The ground cost for this action space, checked: a ``[n, n]`` tensor (Discrete) or a Box cost name."""
@@ -207,7 +215,7 @@ class WPO(OnPolicyAlgorithm):
             solution = self._solve(advantages, support)
             target = target_marginal(solution.plan, support.source.double()).float()
 
-        policy_loss = self._project(rollout.observations, support, target)
+        policy_loss, projection_epochs = self._project(rollout.observations, support, target)
 
         with th.no_grad():
             new_distribution = self.policy.get_distribution(rollout.observations)
@@ -224,6 +232,7 @@ class WPO(OnPolicyAlgorithm):
         self.logger.record("train/q_loss", q_loss)
         self.logger.record("train/value_loss", value_loss)
         self.logger.record("train/policy_loss", policy_loss)
+        self.logger.record("train/projection_epochs", projection_epochs)
         self.logger.record("train/entropy", entropy)
         self.logger.record("train/approx_kl", approx_kl.mean().item())
         self.logger.record("train/q_advantage_correlation", q_correlation)
@@ -318,18 +327,21 @@ class WPO(OnPolicyAlgorithm):
     def _solve_dual(self, advantages: th.Tensor, cost: th.Tensor, source: th.Tensor) -> DualSolution:
         return solve_wasserstein_dual(advantages, cost, source, self.delta)
 
-    def _project(self, observations, support: Support, target: th.Tensor) -> float:
-        """Fit ``pi_theta`` to the plan's marginal by weighted maximum likelihood, ``n_epochs`` passes."""
+    def _project(self, observations, support: Support, target: th.Tensor) -> tuple[float, int]:
+        """Fit ``pi_theta`` to the plan's marginal by weighted maximum likelihood, ``n_epochs`` passes,
+        or fewer when ``target_kl`` stops them; returns the mean loss and the passes begun."""
         losses = []
-        for _ in range(self.n_epochs):
+        for epoch in range(self.n_epochs):
             for indices in self._minibatches(len(target)):
-                distribution = self.policy.get_distribution(_index(observations, indices))
+                distribution = self.policy.get_distribution(_index(observations, indices)).distribution
+                if self.target_kl is not None and self._kl_from_old(support, indices, distribution) > 1.5 * self.target_kl:
+                    return float(np.mean(losses)) if losses else 0.0, epoch + 1
                 if support.actions is None:
-                    loss = categorical_projection_loss(distribution.distribution.logits, target[indices])
+                    loss = categorical_projection_loss(distribution.logits, target[indices])
                 else:
                     mean_loss, spread_loss = decoupled_gaussian_projection_loss(
-                        distribution.distribution.mean,
-                        self.policy.log_std.expand_as(distribution.distribution.mean),
+                        distribution.mean,
+                        self.policy.log_std.expand_as(distribution.mean),
                         support.old_mean[indices],
                         support.old_log_std[indices],
                         support.actions[indices],
@@ -338,7 +350,17 @@ class WPO(OnPolicyAlgorithm):
                     loss = mean_loss + spread_loss
                 self._step(loss)
                 losses.append(loss.item())
-        return float(np.mean(losses))
+        return float(np.mean(losses)), self.n_epochs
+
+    @staticmethod
+    def _kl_from_old(support: Support, indices: th.Tensor, new: th.distributions.Distribution) -> float:
+        """Mean ``KL(pi_k || pi_theta)`` over the states ``indices``, as PPO's early stop reads it."""
+        with th.no_grad():
+            if support.actions is None:
+                old = th.distributions.Categorical(probs=support.source[indices])
+                return th.distributions.kl_divergence(old, new).mean().item()
+            old = th.distributions.Normal(support.old_mean[indices], th.exp(support.old_log_std[indices]))
+            return th.distributions.kl_divergence(old, new).sum(-1).mean().item()
 
     # -- plumbing -------------------------------------------------------------------------------------
 
