@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from sb3_wasserstein.benchmarks.suite import interquartile_mean, main
+from sb3_wasserstein.benchmarks.suite import interquartile_mean, main, markdown_table
 
 
 @pytest.mark.parametrize("values", [[1.0, 2.0, 3.0, 4.0], [5.0, 1.0, 3.0], [2.0], list(range(10))])
@@ -45,3 +45,10 @@ def test_suite_runs_then_skips_then_aggregates(tmp_path, monkeypatch, capsys):
     assert summary["wpo"]["best_baseline"] == "ppo" and summary["wpo"]["seeds"] == "1"
     assert float(summary["ppo"]["speed_vs_baseline"]) == 1.0
     assert (out / "tiny_CartPole-v1.png").exists()
+
+
+def test_table_marks_cells_whose_baseline_has_not_run():
+    row = dict(env="Hopper-v5", algo="wpo", seeds=1, final_mean=1000.0, final_std=0.0, final_iqm=1000.0, steps_per_second=300.0,
+               best_baseline="", gap_to_best_baseline=float("nan"), speed_vs_baseline=float("nan"))
+    line = markdown_table([row]).splitlines()[-1]
+    assert line == "| Hopper-v5 | wpo | 1 | 1000.0 ± 0.0 | 1000.0 | n/a | 300 | n/a |"

@@ -175,10 +175,11 @@ def aggregate(suite: dict, cells: list[Cell], out: Path) -> list[dict]:
 def markdown_table(rows: list[dict]) -> str:
     lines = ["| env | algo | seeds | final return, mean ± std | IQM | vs best baseline | steps/s | speed vs baseline |",
              "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
+    for r in rows:  # a cell whose baseline has not run yet shows "n/a"
+        gap = f"{r['gap_to_best_baseline']:+.1f} ({r['best_baseline']})" if r["best_baseline"] else "n/a"
+        speed = "n/a" if np.isnan(r["speed_vs_baseline"]) else f"{r['speed_vs_baseline']:.2f}x"
         lines.append(f"| {r['env']} | {r['algo']} | {r['seeds']} | {r['final_mean']:.1f} ± {r['final_std']:.1f} | "
-                     f"{r['final_iqm']:.1f} | {r['gap_to_best_baseline']:+.1f} ({r['best_baseline']}) | "
-                     f"{r['steps_per_second']:.0f} | {r['speed_vs_baseline']:.2f}x |")
+                     f"{r['final_iqm']:.1f} | {gap} | {r['steps_per_second']:.0f} | {speed} |")
     return "\n".join(lines)
 
 
