@@ -219,9 +219,7 @@ class WPO(OnPolicyAlgorithm):
 
         with th.no_grad():
             new_distribution = self.policy.get_distribution(rollout.observations)
-            approx_kl = th.distributions.kl_divergence(old_distribution, new_distribution.distribution)
-            if approx_kl.dim() > 1:
-                approx_kl = approx_kl.sum(-1)
+            approx_kl = _per_state_kl(old_distribution, new_distribution.distribution)
             entropy = new_distribution.entropy().mean().item()
             values = self.policy.predict_values(rollout.observations).flatten()
 
@@ -355,12 +353,12 @@ class WPO(OnPolicyAlgorithm):
     @staticmethod
     def _kl_from_old(support: Support, indices: th.Tensor, new: th.distributions.Distribution) -> float:
         """Mean ``KL(pi_k || pi_theta)`` over the states ``indices``, as PPO's early stop reads it."""
-        with th.no_grad():
-            if support.actions is None:
-                old = th.distributions.Categorical(probs=support.source[indices])
-                return th.distributions.kl_divergence(old, new).mean().item()
+        if support.actions is None:
+            old = th.distributions.Categorical(probs=support.source[indices])
+        else:
             old = th.distributions.Normal(support.old_mean[indices], th.exp(support.old_log_std[indices]))
-            return th.distributions.kl_divergence(old, new).sum(-1).mean().item()
+        with th.no_grad():
+            return _per_state_kl(old, new).mean().item()
 
     # -- plumbing -------------------------------------------------------------------------------------
 
@@ -400,6 +398,12 @@ class WPO(OnPolicyAlgorithm):
             reset_num_timesteps=reset_num_timesteps,
             progress_bar=progress_bar,
         )
+
+
+def _per_state_kl(old: th.distributions.Distribution, new: th.distributions.Distribution) -> th.Tensor:
+    """``KL(old || new)`` per state, summed over the action dimensions of a diagonal Gaussian."""
+    kl = th.distributions.kl_divergence(old, new)
+    return kl.sum(-1) if kl.dim() > 1 else kl
 
 
 def _index(observations, indices: th.Tensor):
