@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from sb3_wasserstein.benchmarks.suite import interquartile_mean, main, markdown_table
+from sb3_wasserstein.benchmarks.suite import Cell, aggregate, curve_file, interquartile_mean, main, markdown_table
 
 
 @pytest.mark.parametrize("values", [[1.0, 2.0, 3.0, 4.0], [5.0, 1.0, 3.0], [2.0], list(range(10))])
@@ -42,13 +42,33 @@ def test_suite_runs_then_skips_then_aggregates(tmp_path, monkeypatch, capsys):
     assert "2 of 2 runs already done; running 0" in capsys.readouterr().out
     with (out / "tiny_summary.csv").open() as handle:
         summary = {row["algo"]: row for row in csv.DictReader(handle)}
-    assert summary["wpo"]["best_baseline"] == "ppo" and summary["wpo"]["seeds"] == "1"
+    assert summary["wpo"]["best_baseline"] == "ppo" and summary["wpo"]["seeds"] == summary["wpo"]["shared_seeds"] == "1"
     assert float(summary["ppo"]["speed_vs_baseline"]) == 1.0
     assert (out / "tiny_CartPole-v1.png").exists()
 
 
 def test_table_marks_cells_whose_baseline_has_not_run():
     row = dict(env="Hopper-v5", algo="wpo", seeds=1, final_mean=1000.0, final_std=0.0, final_iqm=1000.0, steps_per_second=300.0,
-               best_baseline="", gap_to_best_baseline=float("nan"), speed_vs_baseline=float("nan"))
+               shared_seeds=0, best_baseline="", gap_to_best_baseline=float("nan"), speed_vs_baseline=float("nan"))
     line = markdown_table([row]).splitlines()[-1]
     assert line == "| Hopper-v5 | wpo | 1 | 1000.0 ± 0.0 | 1000.0 | n/a | 300 | n/a |"
+
+
+def test_partial_suite_compares_only_seeds_every_algorithm_has(tmp_path):
+    # wpo has finished seeds 0 and 1, ppo only seed 0: the gap and the speed ratio use seed 0 alone,
+    # while wpo's own mean covers both of its seeds.
+    suite = dict(suite="tiny", speed_baseline="ppo", algorithms={"wpo": {}, "ppo": {"baseline": True}})
+    finished = {("wpo", 0): (100.0, 50.0), ("wpo", 1): (300.0, 70.0), ("ppo", 0): (150.0, 100.0)}  # final return, steps/s
+    with (tmp_path / "tiny_runs.csv").open("w") as handle:
+        handle.write("env,algo,seed,n_timesteps,seconds,steps_per_second,status\n")
+        for (algo, seed), (final, fps) in finished.items():
+            path = curve_file(suite, Cell("Hopper-v5", algo, seed), tmp_path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"timesteps,mean_return,std_return\n10,0.0,0.0\n20,{final},0.0\n")
+            handle.write(f"Hopper-v5,{algo},{seed},20,1.0,{fps},ok\n")
+    cells = [Cell("Hopper-v5", algo, seed) for seed in (0, 1) for algo in ("wpo", "ppo")]
+    rows = {row["algo"]: row for row in aggregate(suite, cells, tmp_path)}
+    assert rows["wpo"]["final_mean"] == 200.0 and rows["wpo"]["seeds"] == 2
+    assert rows["wpo"]["shared_seeds"] == 1 and rows["wpo"]["gap_to_best_baseline"] == -50.0
+    assert rows["wpo"]["speed_vs_baseline"] == 0.5
+    assert "| -50.0 (ppo, 1) |" in markdown_table(list(rows.values()))

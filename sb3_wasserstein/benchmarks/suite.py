@@ -11,8 +11,8 @@ writes its learning curve (rl-zoo3's ``evaluations.npz`` as text) to
 skipped on the next call, so results survive the (uncommitted) ``logs/`` folder, and a killed
 session loses only the runs it was in. Aggregation reads those curves for every finished cell of
 the suite and writes ``<out>/<suite>_summary.csv`` (final return: mean, std and IQM over seeds; the
-gap to the best baseline; steps per second and its ratio to the suite's ``speed_baseline``) and one
-learning-curve PNG per env.
+gap to the best baseline and the steps-per-second ratio to the suite's ``speed_baseline``, both over
+the seeds that every algorithm has finished) and one learning-curve PNG per env.
 """
 
 from __future__ import annotations
@@ -116,6 +116,41 @@ def interquartile_mean(values: np.ndarray) -> float:
     return float(np.sum(weights * values) / np.sum(weights))
 
 
+def read_speeds(runs_csv: Path) -> dict[tuple[str, str, int], float]:
+    """Env steps per second of every finished cell, keyed by (env, algo, seed); a cell run again replaces its earlier timing."""
+    speeds = {}
+    if runs_csv.exists():
+        with runs_csv.open() as handle:
+            for row in csv.DictReader(handle):
+                if row["status"] == "ok":
+                    speeds[(row["env"], row["algo"], int(row["seed"]))] = float(row["steps_per_second"])
+    return speeds
+
+
+def compare_to_baselines(suite: dict, env: str, algo: str, finals: dict, speeds: dict) -> dict:
+    """Gap to the best baseline and speed ratio, over the seeds that every algorithm of the suite has finished on ``env``.
+
+    Restricting both sides to the same seeds keeps a partial suite honest: averaging whatever is
+    done would compare, say, two seeds of ours with one of the baseline. ``finals`` maps
+    (env, algo) to {seed: final return}; ``speeds`` is :func:`read_speeds`.
+    """
+    shared = set.intersection(*(set(finals.get((env, name), {})) for name in suite["algorithms"]))
+    if not shared:
+        return dict(shared_seeds=0, best_baseline="", gap_to_best_baseline=np.nan, speed_vs_baseline=np.nan)
+
+    def mean_final(name: str) -> float:
+        return float(np.mean([finals[(env, name)][seed] for seed in shared]))
+
+    def mean_speed(name: str) -> float:
+        measured = [speeds[(env, name, seed)] for seed in shared if (env, name, seed) in speeds]
+        return float(np.mean(measured)) if measured else np.nan
+
+    best = max((name for name, spec in suite["algorithms"].items() if spec.get("baseline")), key=mean_final)
+    speed_baseline = suite.get("speed_baseline")
+    return dict(shared_seeds=len(shared), best_baseline=best, gap_to_best_baseline=mean_final(algo) - mean_final(best),
+                speed_vs_baseline=mean_speed(algo) / mean_speed(speed_baseline) if speed_baseline else np.nan)
+
+
 def aggregate(suite: dict, cells: list[Cell], out: Path) -> list[dict]:
     """Final returns over seeds, steps per second, and learning-curve PNGs; returns the summary rows."""
     import matplotlib
@@ -123,32 +158,24 @@ def aggregate(suite: dict, cells: list[Cell], out: Path) -> list[dict]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs_csv = out / f"{suite['suite']}_runs.csv"
-    latest: dict[tuple[str, str, str], float] = {}  # a cell run again replaces its earlier timing
-    if runs_csv.exists():
-        with runs_csv.open() as handle:
-            for row in csv.DictReader(handle):
-                if row["status"] == "ok":
-                    latest[(row["env"], row["algo"], row["seed"])] = float(row["steps_per_second"])
-    timings: dict[tuple[str, str], list[float]] = {}
-    for (env, algo, _), fps in latest.items():
-        timings.setdefault((env, algo), []).append(fps)
-
+    speeds = read_speeds(out / f"{suite['suite']}_runs.csv")
+    finals: dict[tuple[str, str], dict[int, float]] = {}
     rows = []
     for env in dict.fromkeys(cell.env for cell in cells if is_done(suite, cell, out)):
         figure, axis = plt.subplots(figsize=(6, 4))
         for algo in dict.fromkeys(cell.algo for cell in cells):
-            curves = [load_curve(suite, cell, out) for cell in cells
-                      if cell.env == env and cell.algo == algo and is_done(suite, cell, out)]
+            curves = {cell.seed: load_curve(suite, cell, out) for cell in cells
+                      if cell.env == env and cell.algo == algo and is_done(suite, cell, out)}
             if not curves:
                 continue
-            finals = np.array([returns[-1] for _, returns in curves])
-            fps = timings.get((env, algo), [])
-            rows.append(dict(env=env, algo=algo, seeds=len(curves), final_mean=finals.mean(), final_std=finals.std(),
-                             final_iqm=interquartile_mean(finals), steps_per_second=np.mean(fps) if fps else np.nan))
-            length = min(len(steps) for steps, _ in curves)
-            steps = curves[0][0][:length]
-            stacked = np.stack([returns[:length] for _, returns in curves])
+            finals[(env, algo)] = {seed: returns[-1] for seed, (_, returns) in curves.items()}
+            values = np.array(list(finals[(env, algo)].values()))
+            fps = [speeds[(env, algo, seed)] for seed in curves if (env, algo, seed) in speeds]
+            rows.append(dict(env=env, algo=algo, seeds=len(curves), final_mean=values.mean(), final_std=values.std(),
+                             final_iqm=interquartile_mean(values), steps_per_second=np.mean(fps) if fps else np.nan))
+            length = min(len(steps) for steps, _ in curves.values())
+            steps = next(iter(curves.values()))[0][:length]
+            stacked = np.stack([returns[:length] for _, returns in curves.values()])
             axis.plot(steps, stacked.mean(0), label=f"{algo} ({len(curves)} seeds)")
             axis.fill_between(steps, stacked.min(0), stacked.max(0), alpha=0.2)
         axis.set(title=env, xlabel="env steps", ylabel="eval return (line: mean, band: min-max)")
@@ -157,14 +184,8 @@ def aggregate(suite: dict, cells: list[Cell], out: Path) -> list[dict]:
         figure.savefig(out / f"{suite['suite']}_{env}.png", dpi=100)
         plt.close(figure)
 
-    baselines = [name for name, spec in suite["algorithms"].items() if spec.get("baseline")]
     for row in rows:
-        reference = [r for r in rows if r["env"] == row["env"] and r["algo"] in baselines]
-        best = max(reference, key=lambda r: r["final_mean"], default=None)
-        row["best_baseline"] = best["algo"] if best else ""
-        row["gap_to_best_baseline"] = row["final_mean"] - best["final_mean"] if best else np.nan
-        speed_reference = [r for r in rows if r["env"] == row["env"] and r["algo"] == suite.get("speed_baseline")]
-        row["speed_vs_baseline"] = row["steps_per_second"] / speed_reference[0]["steps_per_second"] if speed_reference else np.nan
+        row.update(compare_to_baselines(suite, row["env"], row["algo"], finals, speeds))
     with (out / f"{suite['suite']}_summary.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["env"])
         writer.writeheader()
@@ -173,10 +194,11 @@ def aggregate(suite: dict, cells: list[Cell], out: Path) -> list[dict]:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    lines = ["| env | algo | seeds | final return, mean ± std | IQM | vs best baseline | steps/s | speed vs baseline |",
+    """The summary rows as a markdown table; gaps and speed ratios are over the seeds every algorithm has finished."""
+    lines = ["| env | algo | seeds | final return, mean ± std | IQM | vs best baseline (shared seeds) | steps/s | speed vs baseline |",
              "|---|---|---|---|---|---|---|---|"]
-    for r in rows:  # a cell whose baseline has not run yet shows "n/a"
-        gap = f"{r['gap_to_best_baseline']:+.1f} ({r['best_baseline']})" if r["best_baseline"] else "n/a"
+    for r in rows:  # an env where some algorithm has no finished seed yet shows "n/a"
+        gap = f"{r['gap_to_best_baseline']:+.1f} ({r['best_baseline']}, {r['shared_seeds']})" if r["shared_seeds"] else "n/a"
         speed = "n/a" if np.isnan(r["speed_vs_baseline"]) else f"{r['speed_vs_baseline']:.2f}x"
         lines.append(f"| {r['env']} | {r['algo']} | {r['seeds']} | {r['final_mean']:.1f} ± {r['final_std']:.1f} | "
                      f"{r['final_iqm']:.1f} | {gap} | {r['steps_per_second']:.0f} | {speed} |")
