@@ -2,6 +2,11 @@
 
 import csv
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,3 +77,35 @@ def test_partial_suite_compares_only_seeds_every_algorithm_has(tmp_path):
     assert rows["wpo"]["shared_seeds"] == 1 and rows["wpo"]["gap_to_best_baseline"] == -50.0
     assert rows["wpo"]["speed_vs_baseline"] == 0.5
     assert "| -50.0 (ppo, 1) |" in markdown_table(list(rows.values()))
+
+
+def children_of(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (from /proc: Linux only)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process parents from /proc")
+def test_stopping_the_runner_stops_its_training_process(tmp_path):
+    suite = dict(suite="tiny", speed_baseline="ppo", seeds=[0, 1], log_folder=str(tmp_path / "logs"), eval_freq=1000, eval_episodes=1,
+                 envs={"CartPole-v1": {"n_timesteps": 10_000_000}}, algorithms={"ppo": {"conf_file": "zoo_configs/baselines/ppo.py", "baseline": True}})
+    path = tmp_path / "tiny.yml"
+    path.write_text(yaml.safe_dump(suite))
+    out = tmp_path / "out"
+    runner = subprocess.Popen([sys.executable, "-m", "sb3_wasserstein.benchmarks.suite", str(path), "--out", str(out), "--workers", "1"])
+    deadline = time.monotonic() + 60
+    while not children_of(runner.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    (training,) = children_of(runner.pid)
+    runner.send_signal(signal.SIGTERM)
+    assert runner.wait(timeout=60) == 128 + signal.SIGTERM
+    assert not Path(f"/proc/{training}").exists()  # ended and reaped by the runner, not left behind
+    assert not (out / "tiny_runs.csv").exists()  # neither the stopped cell nor the next one left a row
+    assert not list(out.glob("curves/**/*.csv"))

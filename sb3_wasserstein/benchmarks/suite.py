@@ -9,7 +9,8 @@ Each finished run appends a row (wall time, env steps per second) to ``<out>/<su
 writes its learning curve (rl-zoo3's ``evaluations.npz`` as text) to
 ``<out>/curves/<suite>/<env>_<algo>_seed<seed>.csv``. A cell with a curve there counts as done and is
 skipped on the next call, so results survive the (uncommitted) ``logs/`` folder, and a killed
-session loses only the runs it was in. Aggregation reads those curves for every finished cell of
+session loses only the runs it was in. Stopping the runner (SIGTERM, Ctrl-C) stops its training
+processes too; their cells stay to do. Aggregation reads those curves for every finished cell of
 the suite and writes ``<out>/<suite>_summary.csv`` (final return: mean, std and IQM over seeds; the
 gap to the best baseline and the steps-per-second ratio to the suite's ``speed_baseline``, both over
 the seeds that every algorithm has finished) and one learning-curve PNG per env.
@@ -21,8 +22,10 @@ import argparse
 import csv
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -82,22 +85,47 @@ def train_command(suite: dict, cell: Cell) -> list[str]:
     ]  # fmt: skip
 
 
+_running: set[subprocess.Popen] = set()  # the training processes of this runner, stopped with it
+_running_lock = threading.Lock()
+_stopping = threading.Event()
+
+
+def stop_runs(signum: int, frame) -> None:
+    """Signal handler (SIGTERM, SIGINT): end the running cells, start no more, and exit.
+
+    Their cells keep no curve, so the next call runs them again; finished cells are untouched.
+    """
+    with _running_lock:
+        _stopping.set()
+        for process in _running:
+            process.terminate()
+    raise SystemExit(128 + signum)
+
+
 def run_cell(suite: dict, cell: Cell, out: Path) -> None:
     """Train one cell from scratch, save its curve and append its timing to ``<out>/<suite>_runs.csv``."""
     shutil.rmtree(run_folder(suite, cell).parent / f"{cell.env}_1", ignore_errors=True)
     log = Path(suite["log_folder"]) / f"seed{cell.seed}" / f"{cell.algo}_{cell.env}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    with log.open("w") as handle:
-        result = subprocess.run(train_command(suite, cell), stdout=handle, stderr=subprocess.STDOUT,
-                                env={**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"})
+    with log.open("w") as handle, _running_lock:
+        if _stopping.is_set():
+            return
+        process = subprocess.Popen(train_command(suite, cell), stdout=handle, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"})
+        _running.add(process)
+    returncode = process.wait()
+    with _running_lock:
+        _running.discard(process)
+        if _stopping.is_set():  # stopped with the runner: not a result, the cell stays to do
+            return
     seconds = time.perf_counter() - start
     n_timesteps = int(suite["envs"][cell.env]["n_timesteps"])
     folder = run_folder(suite, cell)
-    finished = result.returncode == 0 and (folder / f"{cell.env}.zip").exists() and (folder / "evaluations.npz").exists()
+    finished = returncode == 0 and (folder / f"{cell.env}.zip").exists() and (folder / "evaluations.npz").exists()
     if finished:
         save_curve(suite, cell, out)
-    status = "ok" if finished else f"failed ({result.returncode}), see {log}"
+    status = "ok" if finished else f"failed ({returncode}), see {log}"
     runs_csv = out / f"{suite['suite']}_runs.csv"
     new_file = not runs_csv.exists()
     with runs_csv.open("a", newline="") as handle:
@@ -232,6 +260,8 @@ def main() -> None:
     if not args.aggregate_only:
         todo = [cell for cell in cells if not is_done(suite, cell, args.out)]
         print(f"{len(cells) - len(todo)} of {len(cells)} runs already done; running {len(todo)} on {args.workers} workers")
+        signal.signal(signal.SIGTERM, stop_runs)
+        signal.signal(signal.SIGINT, stop_runs)
         with ThreadPoolExecutor(args.workers) as pool:
             list(pool.map(lambda cell: run_cell(suite, cell, args.out), todo))
     print(markdown_table(aggregate(suite, every_cell, args.out)))  # every finished cell of the suite
