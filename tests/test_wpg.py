@@ -115,6 +115,7 @@ BAD_HYPERPARAMETERS = [
     ("ent_coef", "auto_-1"),
     ("ent_coef", "auto_x"),
     ("actor_update", "svgd"),
+    ("drift_critic", "mean"),
     ("learning_rate", 0.0),
     ("batch_size", 0),
     ("buffer_size", 0),
@@ -169,3 +170,25 @@ def test_particle_q_values_match_the_critic_on_tiled_states():
     expected = th.cat(model.critic(obs.repeat(3, 1), actions.reshape(15, 1)), dim=1).reshape(3, 5, -1)
     for index, q_network in enumerate(model.critic.q_networks):
         th.testing.assert_close(particle_q_values(q_network, features, actions), expected[..., index])
+
+
+@pytest.mark.parametrize("drift_critic, expected", [("min", lambda q1, q2: th.minimum(q1, q2)), ("first", lambda q1, q2: q1)])
+def test_drift_follows_the_chosen_critic(drift_critic, expected):
+    """The drift's action gradient is that of min(Q1, Q2) or of Q1 alone, checked against autograd on the plain critic."""
+    from sb3_wasserstein.common.langevin import squashed_drift
+
+    model = WPG("MlpPolicy", "Pendulum-v1", drift_critic=drift_critic, seed=0, **SMALL)
+    with th.no_grad():  # make the two critics differ clearly, so that min and Q1 differ
+        for parameter in model.critic.q_networks[1].parameters():
+            parameter.add_(0.5 * th.randn_like(parameter))
+    obs = th.as_tensor(observations(5))
+    particles = th.randn(3, 5, 1)
+    features = model.critic.extract_features(obs, model.critic.features_extractor)
+    drift, q_values = model._drift(features, particles, temperature=0.2)
+
+    actions = th.tanh(particles).reshape(15, 1).requires_grad_(True)
+    q1, q2 = model.critic(obs.repeat(3, 1), actions)
+    reference = expected(q1, q2)
+    (gradient,) = th.autograd.grad(reference.sum(), actions)
+    th.testing.assert_close(q_values, reference.detach().reshape(3, 5))
+    th.testing.assert_close(drift, squashed_drift(particles, gradient.reshape(3, 5, 1), 0.2))

@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--parametric", action="store_true", help="also time WPG's parametric actor update")
     parser.add_argument("--also-particles", type=int, default=None, help="also time the Langevin update with this many particles")
+    parser.add_argument("--first-critic", action="store_true", help="also time the Langevin update with drift_critic='first'")
     parser.add_argument("--profile", type=int, default=0, help="print this many functions of a cProfile of each run")
     parser.add_argument("--output", default="docs/wpg_throughput.csv")
     arguments = parser.parse_args()
@@ -82,6 +83,8 @@ def main() -> None:
         variants["WPG-parametric"] = dict(actor_update="parametric")
     if arguments.also_particles is not None:
         variants[f"WPG-langevin-n{arguments.also_particles}"] = dict(n_particles=arguments.also_particles)
+    if arguments.first_critic:
+        variants["WPG-langevin-first-critic"] = dict(drift_critic="first")
     rows = []
     for repeat in range(arguments.repeats):
         for name, kwargs in variants.items():

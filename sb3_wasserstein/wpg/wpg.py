@@ -33,6 +33,10 @@ ACTOR_UPDATES = ("langevin", "parametric")
 """``langevin``: move particles by Langevin steps, then fit the policy to them by maximum likelihood;
 ``parametric``: the small-step limit, the natural parametric Wasserstein gradient (Pfau et al., 2025)."""
 
+DRIFT_CRITICS = ("min", "first")
+"""The soft Q whose action gradient drives the particles: ``min``, the twin critics' minimum (as SAC's
+actor); ``first``, the first critic alone (as TD3's actor), half the critic passes of the drift."""
+
 
 class WPG(OffPolicyAlgorithm):
     """Wasserstein policy gradient (WPG) with the Langevin actor update.
@@ -72,6 +76,8 @@ class WPG(OffPolicyAlgorithm):
         unit of Q (the step moves ``u`` by ``eta grad_u Q`` plus noise of variance ``2 eta tau``)
     :param projection_steps: gradient steps of the negative log-likelihood of the moved particles
         per actor update (``"langevin"`` mode)
+    :param drift_critic: the soft Q of the drift: ``"min"`` (the twin critics' minimum, as SAC's actor)
+        or ``"first"`` (the first critic alone, as TD3's actor: half the drift's critic passes)
     :param stats_window_size: window size for the rollout logging, in episodes
     :param tensorboard_log: the log location for tensorboard (if None, no logging)
     :param policy_kwargs: additional arguments for the policy on creation (as SAC's, without gSDE)
@@ -115,6 +121,7 @@ class WPG(OffPolicyAlgorithm):
         langevin_steps: int = 1,
         langevin_step_size: float = 0.05,
         projection_steps: int = 1,
+        drift_critic: str = "min",
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -140,6 +147,7 @@ class WPG(OffPolicyAlgorithm):
             langevin_steps=langevin_steps,
             langevin_step_size=langevin_step_size,
             projection_steps=projection_steps,
+            drift_critic=drift_critic,
         )
         if policy_kwargs is not None and policy_kwargs.get("use_sde", False):
             raise ValueError("WPG does not support gSDE: policy_kwargs['use_sde'] must be False.")
@@ -186,6 +194,7 @@ class WPG(OffPolicyAlgorithm):
         self.langevin_steps = langevin_steps
         self.langevin_step_size = langevin_step_size
         self.projection_steps = projection_steps
+        self.drift_critic = drift_critic
 
         if _init_setup_model:
             self._setup_model()
@@ -305,15 +314,17 @@ class WPG(OffPolicyAlgorithm):
             self.logger.record(f"train/{key}", np.mean(values))
 
     def _drift(self, features: th.Tensor, particles: th.Tensor, temperature: float) -> tuple[th.Tensor, th.Tensor]:
-        """``squashed_drift`` at the particles, with ``grad_a min_i Q_i(s, tanh u)`` from one batched pass per critic.
+        """``squashed_drift`` at the particles, with ``grad_a Q(s, tanh u)`` from one batched pass per critic.
 
-        ``features`` are the critic's features of the batch's states (``[batch, features_dim]``, computed
-        once for all particles); returns the drift (shaped like the particles, ``[n_particles, batch,
-        action_dim]``) and the min soft Q at the particles (``[n_particles, batch]``), both detached.
+        ``Q`` is ``min_i Q_i`` or ``Q_1`` (``drift_critic``). ``features`` are the critic's features of
+        the batch's states (``[batch, features_dim]``, computed once for all particles); returns the
+        drift (shaped like the particles, ``[n_particles, batch, action_dim]``) and ``Q`` at the
+        particles (``[n_particles, batch]``), both detached.
         """
+        q_networks = self.critic.q_networks if self.drift_critic == "min" else self.critic.q_networks[:1]
         with th.enable_grad():
             actions = th.tanh(particles).requires_grad_(True)
-            q_values = th.stack([particle_q_values(q_net, features, actions) for q_net in self.critic.q_networks]).amin(0)
+            q_values = th.stack([particle_q_values(q_net, features, actions) for q_net in q_networks]).amin(0)
             (action_gradient,) = th.autograd.grad(q_values.sum(), actions)
         return squashed_drift(particles, action_gradient, temperature), q_values.detach()
 
@@ -395,6 +406,8 @@ def validate_hyperparameters(**values: Any) -> None:
     check_integer("langevin_steps", values["langevin_steps"], 1)
     check_real("langevin_step_size", values["langevin_step_size"], 0.0)
     check_integer("projection_steps", values["projection_steps"], 1)
+    if values["drift_critic"] not in DRIFT_CRITICS:
+        raise ValueError(f"`drift_critic` must be one of {DRIFT_CRITICS}, got {values['drift_critic']!r}.")
 
 
 def _is_positive_number(text: str) -> bool:
