@@ -33,6 +33,7 @@ def test_suite_runs_then_skips_then_aggregates(tmp_path, monkeypatch, capsys):
     path.write_text(yaml.safe_dump(suite))
     out = tmp_path / "out"
     monkeypatch.setattr("sys.argv", ["suite", str(path), "--out", str(out), "--workers", "2"])
+    handler_before = signal.getsignal(signal.SIGTERM)
     main()
     with (out / "tiny_runs.csv").open() as handle:
         runs = list(csv.DictReader(handle))
@@ -42,6 +43,7 @@ def test_suite_runs_then_skips_then_aggregates(tmp_path, monkeypatch, capsys):
     curve = np.loadtxt(out / "curves" / "tiny" / "CartPole-v1_wpo_seed0.csv", delimiter=",", skiprows=1, ndmin=2)
     assert curve[:, 0].tolist() == [200, 400] and np.all(curve[:, 1] >= 8)  # CartPole lasts at least 8 steps
 
+    assert signal.getsignal(signal.SIGTERM) is handler_before  # the runner's stop handler is gone again
     shutil.rmtree(tmp_path / "logs")  # the curves, not the logs, record what is done
     main()
     assert "2 of 2 runs already done; running 0" in capsys.readouterr().out

@@ -260,10 +260,13 @@ def main() -> None:
     if not args.aggregate_only:
         todo = [cell for cell in cells if not is_done(suite, cell, args.out)]
         print(f"{len(cells) - len(todo)} of {len(cells)} runs already done; running {len(todo)} on {args.workers} workers")
-        signal.signal(signal.SIGTERM, stop_runs)
-        signal.signal(signal.SIGINT, stop_runs)
-        with ThreadPoolExecutor(args.workers) as pool:
-            list(pool.map(lambda cell: run_cell(suite, cell, args.out), todo))
+        previous_handlers = {number: signal.signal(number, stop_runs) for number in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            with ThreadPoolExecutor(args.workers) as pool:
+                list(pool.map(lambda cell: run_cell(suite, cell, args.out), todo))
+        finally:
+            for number, handler in previous_handlers.items():
+                signal.signal(number, handler)
     print(markdown_table(aggregate(suite, every_cell, args.out)))  # every finished cell of the suite
 
 
