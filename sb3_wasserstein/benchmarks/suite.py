@@ -104,15 +104,16 @@ def stop_runs(signum: int, frame) -> None:
 
 def run_cell(suite: dict, cell: Cell, out: Path) -> None:
     """Train one cell from scratch, save its curve and append its timing to ``<out>/<suite>_runs.csv``."""
-    shutil.rmtree(run_folder(suite, cell).parent / f"{cell.env}_1", ignore_errors=True)
     log = Path(suite["log_folder"]) / f"seed{cell.seed}" / f"{cell.algo}_{cell.env}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    with log.open("w") as handle, _running_lock:
-        if _stopping.is_set():
+    with _running_lock:
+        if _stopping.is_set():  # the runner is stopping: leave this cell's old run folder and log alone
             return
-        process = subprocess.Popen(train_command(suite, cell), stdout=handle, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"})
+        shutil.rmtree(run_folder(suite, cell).parent / f"{cell.env}_1", ignore_errors=True)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        with log.open("w") as handle:
+            process = subprocess.Popen(train_command(suite, cell), stdout=handle, stderr=subprocess.STDOUT,
+                                       env={**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"})
         _running.add(process)
     returncode = process.wait()
     with _running_lock:
