@@ -161,7 +161,7 @@ def test_learns_pendulum():
 
 def test_particle_q_values_match_the_critic_on_tiled_states():
     """The split first layer (state part once per state) gives the critic's own values, for every network."""
-    from sb3_wasserstein.wpg.wpg import particle_q_values
+    from sb3_wasserstein.wpg.critic_gradient import particle_q_values
 
     model = WPG("MlpPolicy", "Pendulum-v1", seed=0, **SMALL)
     obs = th.as_tensor(observations(5))
@@ -192,3 +192,41 @@ def test_drift_follows_the_chosen_critic(drift_critic, expected):
     (gradient,) = th.autograd.grad(reference.sum(), actions)
     th.testing.assert_close(q_values, reference.detach().reshape(3, 5))
     th.testing.assert_close(drift, squashed_drift(particles, gradient.reshape(3, 5, 1), 0.2))
+
+
+@pytest.mark.parametrize("n_critics", [1, 2, 3])
+@pytest.mark.parametrize("activation", [th.nn.ReLU, th.nn.Tanh])
+def test_min_q_and_action_gradient_matches_autograd(n_critics, activation):
+    """The hand back-propagation through the attaining network (ReLU) and the autograd path (Tanh) both give autograd's gradient of the minimum."""
+    from stable_baselines3.common.torch_layers import create_mlp
+
+    from sb3_wasserstein.wpg.critic_gradient import min_q_and_action_gradient
+
+    th.manual_seed(0)
+    n_features, action_dim = 4, 3
+    q_networks = [th.nn.Sequential(*create_mlp(n_features + action_dim, 1, [16, 8], activation)) for _ in range(n_critics)]
+    for q_network in q_networks:  # no offset between the networks, so that each attains the minimum somewhere
+        th.nn.init.zeros_(q_network[-1].bias)
+    features, actions = th.randn(5, n_features), 3 * th.randn(6, 5, action_dim)
+    q_values, gradient = min_q_and_action_gradient(q_networks, features, actions)
+
+    inputs = actions.clone().requires_grad_(True)
+    tiled = th.cat([features.expand(6, 5, n_features), inputs], dim=-1)
+    reference = th.stack([q_net(tiled).squeeze(-1) for q_net in q_networks]).amin(0)
+    (expected_gradient,) = th.autograd.grad(reference.sum(), inputs)
+    attaining = th.stack([q_net(tiled).squeeze(-1) for q_net in q_networks]).argmin(0)
+    assert len(attaining.unique()) == n_critics
+    th.testing.assert_close(q_values, reference.detach())
+    th.testing.assert_close(gradient, expected_gradient)
+    assert not q_values.requires_grad and not gradient.requires_grad
+
+
+def test_default_critics_take_the_hand_back_propagation():
+    """SB3's default critic (Linear/ReLU) is recognised, so WPG's drift skips autograd; other activations are not."""
+    from sb3_wasserstein.wpg.critic_gradient import _is_relu_mlp
+
+    model = WPG("MlpPolicy", "Pendulum-v1", seed=0, **SMALL)
+    assert all(_is_relu_mlp(q_network) for q_network in model.critic.q_networks)
+    tanh_kwargs = {**SMALL, "policy_kwargs": {"net_arch": [32, 32], "activation_fn": th.nn.Tanh}}
+    tanh_model = WPG("MlpPolicy", "Pendulum-v1", seed=0, **tanh_kwargs)
+    assert not any(_is_relu_mlp(q_network) for q_network in tanh_model.critic.q_networks)

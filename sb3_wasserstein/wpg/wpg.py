@@ -25,6 +25,7 @@ from sb3_wasserstein.common.projection import (
     squashed_gaussian_log_prob,
 )
 from sb3_wasserstein.common.validation import check_integer, check_real
+from sb3_wasserstein.wpg.critic_gradient import min_q_and_action_gradient
 from sb3_wasserstein.wpg.policies import MlpPolicy, MultiInputPolicy, WPGActor, WPGPolicy
 
 SelfWPG = TypeVar("SelfWPG", bound="WPG")
@@ -314,7 +315,7 @@ class WPG(OffPolicyAlgorithm):
             self.logger.record(f"train/{key}", np.mean(values))
 
     def _drift(self, features: th.Tensor, particles: th.Tensor, temperature: float) -> tuple[th.Tensor, th.Tensor]:
-        """``squashed_drift`` at the particles, with ``grad_a Q(s, tanh u)`` from one batched pass per critic.
+        """``squashed_drift`` at the particles, with ``grad_a Q(s, tanh u)`` from ``min_q_and_action_gradient``.
 
         ``Q`` is ``min_i Q_i`` or ``Q_1`` (``drift_critic``). ``features`` are the critic's features of
         the batch's states (``[batch, features_dim]``, computed once for all particles); returns the
@@ -322,11 +323,8 @@ class WPG(OffPolicyAlgorithm):
         particles (``[n_particles, batch]``), both detached.
         """
         q_networks = self.critic.q_networks if self.drift_critic == "min" else self.critic.q_networks[:1]
-        with th.enable_grad():
-            actions = th.tanh(particles).requires_grad_(True)
-            q_values = th.stack([particle_q_values(q_net, features, actions) for q_net in q_networks]).amin(0)
-            (action_gradient,) = th.autograd.grad(q_values.sum(), actions)
-        return squashed_drift(particles, action_gradient, temperature), q_values.detach()
+        q_values, action_gradient = min_q_and_action_gradient(q_networks, features, th.tanh(particles))
+        return squashed_drift(particles, action_gradient, temperature), q_values
 
     def learn(
         self: SelfWPG,
@@ -357,25 +355,6 @@ class WPG(OffPolicyAlgorithm):
         else:
             saved_pytorch_variables = ["ent_coef_tensor"]
         return state_dicts, saved_pytorch_variables
-
-
-def particle_q_values(q_network: th.nn.Module, features: th.Tensor, actions: th.Tensor) -> th.Tensor:
-    """One Q network of SB3's ``ContinuousCritic`` at ``n`` actions per state, ``[n, batch]``.
-
-    The network reads ``cat([features, action])``; its first layer is split as
-    ``W [f; a] + b = (W_f f + b) + W_a a``, so the state's part is computed once per state and
-    broadcast over the particles instead of once per particle (``features`` ``[batch, f]``,
-    ``actions`` ``[n, batch, action_dim]``). Networks whose first module is not a ``Linear`` are
-    evaluated on the tiled input.
-    """
-    first = q_network[0]  # type: ignore[index]
-    if not isinstance(first, th.nn.Linear):
-        tiled = features.expand(actions.shape[0], *features.shape)
-        return q_network(th.cat([tiled, actions], dim=-1)).squeeze(-1)
-    n_features = features.shape[-1]
-    state_part = F.linear(features, first.weight[:, :n_features], first.bias)
-    hidden = state_part + F.linear(actions, first.weight[:, n_features:])
-    return q_network[1:](hidden).squeeze(-1)  # type: ignore[index]
 
 
 def validate_hyperparameters(**values: Any) -> None:
