@@ -197,7 +197,8 @@ def test_drift_follows_the_chosen_critic(drift_critic, expected):
 @pytest.mark.parametrize("n_critics", [1, 2, 3])
 @pytest.mark.parametrize("activation", [th.nn.ReLU, th.nn.Tanh])
 def test_min_q_and_action_gradient_matches_autograd(n_critics, activation):
-    """The hand back-propagation through the attaining network (ReLU) and the autograd path (Tanh) both give autograd's gradient of the minimum."""
+    """The hand back-propagation through the attaining network (ReLU) and the autograd path (Tanh)
+    both give autograd's gradient of the minimum."""
     from stable_baselines3.common.torch_layers import create_mlp
 
     from sb3_wasserstein.wpg.critic_gradient import min_q_and_action_gradient
@@ -212,10 +213,10 @@ def test_min_q_and_action_gradient_matches_autograd(n_critics, activation):
 
     inputs = actions.clone().requires_grad_(True)
     tiled = th.cat([features.expand(6, 5, n_features), inputs], dim=-1)
-    reference = th.stack([q_net(tiled).squeeze(-1) for q_net in q_networks]).amin(0)
+    every_q = th.stack([q_net(tiled).squeeze(-1) for q_net in q_networks])
+    reference = every_q.amin(0)
     (expected_gradient,) = th.autograd.grad(reference.sum(), inputs)
-    attaining = th.stack([q_net(tiled).squeeze(-1) for q_net in q_networks]).argmin(0)
-    assert len(attaining.unique()) == n_critics
+    assert len(every_q.argmin(0).unique()) == n_critics
     th.testing.assert_close(q_values, reference.detach())
     th.testing.assert_close(gradient, expected_gradient)
     assert not q_values.requires_grad and not gradient.requires_grad

@@ -21,10 +21,13 @@ def particle_q_values(q_network: th.nn.Module, features: th.Tensor, actions: th.
     if not isinstance(first, th.nn.Linear):
         tiled = features.expand(actions.shape[0], *features.shape)
         return q_network(th.cat([tiled, actions], dim=-1)).squeeze(-1)
+    return q_network[1:](_first_layer(first, features, actions)).squeeze(-1)  # type: ignore[index]
+
+
+def _first_layer(first: th.nn.Linear, features: th.Tensor, actions: th.Tensor) -> th.Tensor:
+    """``W [f; a] + b`` as ``(W_f f + b) + W_a a``: the state's part once per state, broadcast over the actions."""
     n_features = features.shape[-1]
-    state_part = F.linear(features, first.weight[:, :n_features], first.bias)
-    hidden = state_part + F.linear(actions, first.weight[:, n_features:])
-    return q_network[1:](hidden).squeeze(-1)  # type: ignore[index]
+    return F.linear(features, first.weight[:, :n_features], first.bias) + F.linear(actions, first.weight[:, n_features:])
 
 
 def min_q_and_action_gradient(
@@ -53,8 +56,7 @@ def min_q_and_action_gradient(
     with th.no_grad():
         values, relu_outputs = [], []  # per network, the output of each module after the first (None for Linear)
         for q_network in q_networks:
-            first = q_network[0]  # type: ignore[index]
-            hidden = F.linear(features, first.weight[:, :n_features], first.bias) + F.linear(actions, first.weight[:, n_features:])
+            hidden = _first_layer(q_network[0], features, actions)  # type: ignore[index]
             hidden = hidden.reshape(-1, hidden.shape[-1])
             outputs = []
             for module in q_network[1:]:  # type: ignore[index]
@@ -89,7 +91,7 @@ def _autograd_min_q_and_action_gradient(
 
 
 def _is_relu_mlp(q_network: th.nn.Module) -> bool:
-    """Whether the network is a ``Sequential`` of ``Linear`` and ``ReLU`` modules, from a ``Linear`` to a one-output ``Linear``."""
+    """Whether the network is a ``Sequential`` of ``Linear`` and ``ReLU`` modules, from a ``Linear`` to a one-output one."""
     if not isinstance(q_network, th.nn.Sequential) or len(q_network) == 0:
         return False
     modules = list(q_network)
