@@ -43,6 +43,8 @@ def test_suite_runs_then_skips_then_aggregates(tmp_path, monkeypatch, capsys):
     curve = np.loadtxt(out / "curves" / "tiny" / "CartPole-v1_wpo_seed0.csv", delimiter=",", skiprows=1, ndmin=2)
     assert curve[:, 0].tolist() == [200, 400] and np.all(curve[:, 1] >= 8)  # CartPole lasts at least 8 steps
 
+    log = (tmp_path / "logs" / "seed0" / "wpo_CartPole-v1.log").read_text()
+    assert "train/" in log and "beta" in log  # the training log is kept
     assert signal.getsignal(signal.SIGTERM) is handler_before  # the runner's stop handler is gone again
     shutil.rmtree(tmp_path / "logs")  # the curves, not the logs, record what is done
     main()

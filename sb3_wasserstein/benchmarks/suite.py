@@ -7,9 +7,10 @@ Every (env, algorithm, seed) cell is one ``python -m sb3_wasserstein.zoo train``
 log folder ``<log_folder>/seed<seed>/``; ``--workers`` of them run at once (one torch thread each).
 Each finished run appends a row (wall time, env steps per second) to ``<out>/<suite>_runs.csv`` and
 writes its learning curve (rl-zoo3's ``evaluations.npz`` as text) to
-``<out>/curves/<suite>/<env>_<algo>_seed<seed>.csv``. A cell with a curve there counts as done and is
-skipped on the next call, so results survive the (uncommitted) ``logs/`` folder, and a killed
-session loses only the runs it was in. Stopping the runner (SIGTERM, Ctrl-C) stops its training
+``<out>/curves/<suite>/<env>_<algo>_seed<seed>.csv``. Its training log (``--verbose 1``: the
+``train/`` figures of every iteration) is kept as ``<log_folder>/seed<seed>/<algo>_<env>.log``.
+A cell with a curve there counts as done and is skipped on the next call, so results survive the
+(uncommitted) ``logs/`` folder, and a killed session loses only the runs it was in. Stopping the runner (SIGTERM, Ctrl-C) stops its training
 processes too; their cells stay to do. Aggregation reads those curves for every finished cell of
 the suite and writes ``<out>/<suite>_summary.csv`` (final return: mean, std and IQM over seeds; the
 gap to the best baseline and the steps-per-second ratio to the suite's ``speed_baseline``, both over
@@ -81,7 +82,7 @@ def train_command(suite: dict, cell: Cell) -> list[str]:
         "--n-eval-envs", str(suite.get("n_eval_envs", 1)),
         "-f", str(Path(suite["log_folder"]) / f"seed{cell.seed}"),
         "--conf-file", algorithm["conf_file"],
-        "--num-threads", "1", "--verbose", "0",
+        "--num-threads", "1", "--verbose", "1",
     ]  # fmt: skip
 
 
