@@ -12,9 +12,10 @@ writes its learning curve (rl-zoo3's ``evaluations.npz`` as text) to
 A cell with a curve there counts as done and is skipped on the next call, so results survive the
 (uncommitted) ``logs/`` folder, and a killed session loses only the runs it was in. Stopping the
 runner (SIGTERM, Ctrl-C) stops its training processes too; their cells stay to do. Aggregation
-reads those curves for every finished cell of the suite and writes ``<out>/<suite>_summary.csv`` (final return: mean, std and IQM over seeds; the
-gap to the best baseline and the steps-per-second ratio to the suite's ``speed_baseline``, both over
-the seeds that every algorithm has finished) and one learning-curve PNG per env.
+reads those curves for every finished cell of the suite and writes ``<out>/<suite>_summary.csv``
+(final return: mean, std and IQM over seeds; the gap to the best baseline and the steps-per-second
+ratio to the suite's ``speed_baseline``, both over the seeds that every algorithm has finished) and
+one learning-curve PNG per env.
 """
 
 from __future__ import annotations
