@@ -89,6 +89,7 @@ def train_command(suite: dict, cell: Cell) -> list[str]:
 
 _running: set[subprocess.Popen] = set()  # the training processes of this runner, stopped with it
 _running_lock = threading.Lock()
+_runs_csv_lock = threading.Lock()
 _stopping = threading.Event()
 
 
@@ -130,12 +131,14 @@ def run_cell(suite: dict, cell: Cell, out: Path) -> None:
         save_curve(suite, cell, out)
     status = "ok" if finished else f"failed ({returncode}), see {log}"
     runs_csv = out / f"{suite['suite']}_runs.csv"
-    new_file = not runs_csv.exists()
-    with runs_csv.open("a", newline="") as handle:
-        writer = csv.writer(handle)
-        if new_file:
-            writer.writerow(["env", "algo", "seed", "n_timesteps", "seconds", "steps_per_second", "status"])
-        writer.writerow([cell.env, cell.algo, cell.seed, n_timesteps, f"{seconds:.1f}", f"{n_timesteps / seconds:.1f}", status])
+    speed = f"{n_timesteps / seconds:.1f}"
+    with _runs_csv_lock:  # two cells finishing together: one header, written first
+        new_file = not runs_csv.exists()
+        with runs_csv.open("a", newline="") as handle:
+            writer = csv.writer(handle)
+            if new_file:
+                writer.writerow(["env", "algo", "seed", "n_timesteps", "seconds", "steps_per_second", "status"])
+            writer.writerow([cell.env, cell.algo, cell.seed, n_timesteps, f"{seconds:.1f}", speed, status])
     print(f"{cell.env} {cell.algo} seed {cell.seed}: {status}, {seconds:.0f} s", flush=True)
 
 
