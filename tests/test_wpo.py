@@ -11,6 +11,7 @@ from stable_baselines3.common.envs import SimpleMultiObsEnv
 from stable_baselines3.common.logger import configure
 
 from sb3_wasserstein import SPO, WPO
+from sb3_wasserstein.common.transport import target_marginal
 
 SMALL = dict(n_steps=64, batch_size=32, n_epochs=2, seed=0)
 
@@ -36,6 +37,7 @@ class MultiDiscreteEnv(gym.Env):
         (dict(beta="fast"), "`beta` must be 'auto'"),
         (dict(n_candidates=0), "`n_candidates` must be an integer >= 1, got 0"),
         (dict(q_window=0), "`q_window`"),
+        (dict(executed_advantage="td"), "`executed_advantage` must be one of \\('q_head', 'gae'\\), got 'td'"),
         (dict(batch_size=1), "`batch_size`"),
         (dict(n_epochs=0), "`n_epochs`"),
         (dict(gamma=1.5), "`gamma`"),
@@ -201,3 +203,26 @@ def test_q_head_evaluates_clipped_candidates():
     q_values = model.policy.q_values(observation, far)
     assert q_values[0, 0] == q_values[0, 1]
     assert q_values[0, 2] == q_values[0, 3]
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_gae_at_the_executed_action_drives_the_plan(env_id):
+    """With ``executed_advantage="gae"`` and a Q head constant at ``c``, the unconstrained plan
+    (``beta`` 0) hands every state's mass to its executed action exactly where its GAE advantage exceeds ``c``."""
+    model = WPO("MlpPolicy", env_id, **SMALL, beta=0.0, executed_advantage="gae")
+    model.learn(64)
+    rollout = next(model.rollout_buffer.get(batch_size=None))
+    middle = rollout.advantages.sort().values[len(rollout.advantages) // 2 - 1 :][:2]
+    flat_q = middle.mean().item()  # between two advantages, so that no executed action ties with the Q head
+    last_layer = model.policy.q_net[-1]
+    th.nn.init.zeros_(last_layer.weight)
+    th.nn.init.constant_(last_layer.bias, flat_q)
+    with th.no_grad():
+        support, _ = model._support(rollout.observations, rollout.actions)
+        advantages = model._support_advantages(rollout, support)
+        target = target_marginal(model._solve(advantages, support).plan, support.source.double())
+    executed = target.gather(1, model._executed_index(rollout, support)).squeeze(1)
+    above = rollout.advantages > flat_q
+    assert 0 < above.sum() < len(above)
+    th.testing.assert_close(executed[above], th.ones_like(executed[above]))
+    th.testing.assert_close(executed[~above], th.zeros_like(executed[~above]))

@@ -29,6 +29,7 @@ from sb3_wasserstein.common.validation import check_integer, check_real
 from sb3_wasserstein.wpo.policies import MlpPolicy, MultiInputPolicy, WassersteinActorCriticPolicy
 
 SelfWPO = TypeVar("SelfWPO", bound="WPO")
+EXECUTED_ADVANTAGES = ("q_head", "gae")
 
 
 class Support(NamedTuple):
@@ -66,6 +67,10 @@ class WPO(OnPolicyAlgorithm):
         diagonal. Box: ``"squared_euclidean"`` (W2, default), ``"euclidean"`` (W1) or ``"mahalanobis"``
         (squared distance in units of the old policy's standard deviation).
     :param q_window: number of recent rollouts the Q head is fitted on
+    :param executed_advantage: the advantage of the executed action on the support: ``"q_head"``
+        (the Q head's, as at every other support point; the design note) or ``"gae"`` (the rollout's GAE
+        advantage, the estimate the Q head is regressed on). Outside the design note; ``docs/wpo.md``
+        gives what it did
     :param max_grad_norm: gradient clipping norm
     :param target_kl: as PPO's: stop the projection's passes early once a minibatch's
         ``KL(pi_k || pi_theta)`` exceeds ``1.5 * target_kl`` (None: no limit). Outside the design
@@ -98,6 +103,7 @@ class WPO(OnPolicyAlgorithm):
         n_candidates: int = 4,
         cost: str | np.ndarray | None = None,
         q_window: int = 4,
+        executed_advantage: str = "q_head",
         max_grad_norm: float = 0.5,
         target_kl: float | None = None,
         stats_window_size: int = 100,
@@ -109,7 +115,7 @@ class WPO(OnPolicyAlgorithm):
         _init_setup_model: bool = True,
     ):
         self._check_hyperparameters(learning_rate, n_steps, batch_size, n_epochs, gamma, gae_lambda, delta, beta,
-                                    n_candidates, q_window, max_grad_norm, target_kl)
+                                    n_candidates, q_window, executed_advantage, max_grad_norm, target_kl)
         super().__init__(
             policy,
             env,
@@ -138,6 +144,7 @@ class WPO(OnPolicyAlgorithm):
         self.n_candidates = n_candidates
         self.cost = cost
         self.q_window = q_window
+        self.executed_advantage = executed_advantage
         self.target_kl = target_kl
         if self.env is not None and self.n_steps * self.n_envs < batch_size:
             raise ValueError(
@@ -148,7 +155,7 @@ class WPO(OnPolicyAlgorithm):
 
     @staticmethod
     def _check_hyperparameters(learning_rate, n_steps, batch_size, n_epochs, gamma, gae_lambda, delta, beta,
-                               n_candidates, q_window, max_grad_norm, target_kl) -> None:
+                               n_candidates, q_window, executed_advantage, max_grad_norm, target_kl) -> None:
         if not callable(learning_rate):
             check_real("learning_rate", learning_rate, 0.0)
         check_integer("n_steps", n_steps, 1)
@@ -163,6 +170,8 @@ class WPO(OnPolicyAlgorithm):
             check_real("beta", beta, 0.0, low_inclusive=True)
         check_integer("n_candidates", n_candidates, 1)
         check_integer("q_window", q_window, 1)
+        if executed_advantage not in EXECUTED_ADVANTAGES:
+            raise ValueError(f"`executed_advantage` must be one of {EXECUTED_ADVANTAGES}, got {executed_advantage!r}.")
         check_real("max_grad_norm", max_grad_norm, 0.0)
         if target_kl is not None:
             check_real("target_kl", target_kl, 0.0)
@@ -211,7 +220,7 @@ class WPO(OnPolicyAlgorithm):
         value_loss, q_loss = self._fit_critics(rollout)
 
         with th.no_grad():
-            advantages = self._support_advantages(rollout.observations, support)
+            advantages = self._support_advantages(rollout, support)
             solution = self._solve(advantages, support)
             target = target_marginal(solution.plan, support.source.double()).float()
 
@@ -257,14 +266,25 @@ class WPO(OnPolicyAlgorithm):
         cost = box_cost(actions, self._ground_cost, scale=scale)
         return Support(actions, source, cost, old.mean, th.log(scale)), old
 
-    def _support_advantages(self, observations, support: Support) -> th.Tensor:
-        """``A_k`` on the support from the Q head, centred per state and scaled to unit std on the batch.
+    def _support_advantages(self, rollout, support: Support) -> th.Tensor:
+        """``A_k`` on the support, centred per state and scaled to unit std on the batch.
 
-        A per-state constant changes neither plan; the scaling makes ``beta`` and ``lam`` unit-free.
+        From the Q head at every support point; with ``executed_advantage="gae"`` the executed action's
+        is the rollout's GAE advantage instead. A per-state constant changes neither plan; the scaling
+        makes ``beta`` and ``lam`` unit-free.
         """
-        q_values = self.policy.q_values(observations, support.actions)
+        q_values = self.policy.q_values(rollout.observations, support.actions)
+        if self.executed_advantage == "gae":
+            q_values = q_values.scatter(1, self._executed_index(rollout, support), rollout.advantages.view(-1, 1))
         centred = q_values - q_values.mean(dim=1, keepdim=True)
         return (centred / (centred.std() + 1e-8)).double()
+
+    @staticmethod
+    def _executed_index(rollout, support: Support) -> th.Tensor:
+        """``[B, 1]``: where the executed action sits on each state's support (Box: first; Discrete: its index)."""
+        if support.actions is None:
+            return rollout.actions.long().view(-1, 1)
+        return th.zeros((len(rollout.advantages), 1), dtype=th.long, device=rollout.advantages.device)
 
     def _q_advantage_correlation(self, rollout, support: Support) -> float:
         """Health of the Q head: correlation of its advantage at the executed actions with GAE's.
@@ -272,7 +292,7 @@ class WPO(OnPolicyAlgorithm):
         Measured before the Q head sees this rollout, so it is a held-out figure.
         """
         q_values = self.policy.q_values(rollout.observations, support.actions)
-        executed = q_values.gather(1, rollout.actions.long().view(-1, 1)).squeeze(1) if support.actions is None else q_values[:, 0]
+        executed = q_values.gather(1, self._executed_index(rollout, support)).squeeze(1)
         q_advantages = executed - (support.source * q_values).sum(1)
         stacked = th.stack([q_advantages, rollout.advantages])
         return th.corrcoef(stacked)[0, 1].item()
