@@ -109,7 +109,8 @@ def test_samplers_give_hyperparameters_the_algorithm_accepts(algo):
         from rl_zoo3.utils import ALGOS
 
         model = ALGOS[algo]("MlpPolicy", "Pendulum-v1", **params)
-        searched = {"wpo": {"delta", "n_candidates"}, "spo": {"delta", "n_candidates", "lam"},
+        searched = {"wpo": {"delta", "n_candidates", "executed_advantage"},
+                    "spo": {"delta", "n_candidates", "executed_advantage", "lam"},
                     "wpg": {"langevin_step_size", "langevin_steps", "n_particles"}}[algo]
         for name in searched | {"learning_rate", "gamma"}:
             assert name in params and getattr(model, name) == params[name]
