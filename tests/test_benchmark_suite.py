@@ -12,7 +12,17 @@ import numpy as np
 import pytest
 import yaml
 
-from sb3_wasserstein.benchmarks.suite import Cell, aggregate, curve_file, interquartile_mean, main, markdown_table
+from sb3_wasserstein.benchmarks.suite import (
+    RUNS_FIELDS,
+    Cell,
+    aggregate,
+    append_run_row,
+    curve_file,
+    interquartile_mean,
+    machine_name,
+    main,
+    markdown_table,
+)
 
 
 @pytest.mark.parametrize("values", [[1.0, 2.0, 3.0, 4.0], [5.0, 1.0, 3.0], [2.0], list(range(10))])
@@ -38,7 +48,7 @@ def test_suite_runs_then_skips_then_aggregates(tmp_path, monkeypatch, capsys):
     with (out / "tiny_runs.csv").open() as handle:
         runs = list(csv.DictReader(handle))
     assert sorted(row["algo"] for row in runs) == ["ppo", "wpo"]
-    assert all(row["status"] == "ok" for row in runs)
+    assert all(row["status"] == "ok" and row["machine"] == machine_name() != "" for row in runs)
 
     curve = np.loadtxt(out / "curves" / "tiny" / "CartPole-v1_wpo_seed0.csv", delimiter=",", skiprows=1, ndmin=2)
     assert curve[:, 0].tolist() == [200, 400] and np.all(curve[:, 1] >= 8)  # CartPole lasts at least 8 steps
@@ -81,6 +91,44 @@ def test_partial_suite_compares_only_seeds_every_algorithm_has(tmp_path):
     assert rows["wpo"]["shared_seeds"] == 1 and rows["wpo"]["gap_to_best_baseline"] == -50.0
     assert rows["wpo"]["speed_vs_baseline"] == 0.5
     assert "| -50.0 (ppo, 1) |" in markdown_table(list(rows.values()))
+
+
+def write_finished_runs(folder: Path, suite: dict, finished: dict) -> None:
+    """Curves and a runs CSV for ``finished``: {(algo, seed): (final return, steps/s, machine)} on Hopper-v5."""
+    for (algo, seed), (final, fps, machine) in finished.items():
+        path = curve_file(suite, Cell("Hopper-v5", algo, seed), folder)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"timesteps,mean_return,std_return\n10,0.0,0.0\n20,{final},0.0\n")
+        append_run_row(folder / "tiny_runs.csv", dict(env="Hopper-v5", algo=algo, seed=seed, n_timesteps=20, seconds=1.0,
+                                                      steps_per_second=fps, status="ok", machine=machine))
+
+
+def test_speed_ratio_uses_only_seeds_timed_on_one_machine(tmp_path):
+    # Seed 0's two runs shared a machine, seed 1's did not: the ratio is seed 0's alone, while each
+    # algorithm's own steps/s averages both seeds and lists both machines.
+    suite = dict(suite="tiny", speed_baseline="ppo", algorithms={"wpo": {}, "ppo": {"baseline": True}})
+    write_finished_runs(tmp_path, suite, {("wpo", 0): (1.0, 40.0, "A"), ("ppo", 0): (1.0, 80.0, "A"),
+                                          ("wpo", 1): (1.0, 10.0, "B"), ("ppo", 1): (1.0, 90.0, "A")})
+    cells = [Cell("Hopper-v5", algo, seed) for seed in (0, 1) for algo in ("wpo", "ppo")]
+    rows = {row["algo"]: row for row in aggregate(suite, cells, tmp_path)}
+    assert rows["wpo"]["speed_vs_baseline"] == 0.5 and rows["wpo"]["shared_seeds"] == 2
+    assert rows["wpo"]["steps_per_second"] == 25.0 and rows["wpo"]["machines"] == "A; B"
+
+    write_finished_runs(tmp_path, suite, {("wpo", 0): (1.0, 40.0, "B")})  # seed 0 rerun elsewhere: no pair left
+    rows = {row["algo"]: row for row in aggregate(suite, cells, tmp_path)}
+    assert np.isnan(rows["wpo"]["speed_vs_baseline"]) and "| 25 | n/a |" in markdown_table(list(rows.values()))
+
+
+def test_runs_file_without_the_machine_column_is_upgraded_in_place(tmp_path):
+    runs_csv = tmp_path / "tiny_runs.csv"
+    runs_csv.write_text("env,algo,seed,n_timesteps,seconds,steps_per_second,status\nHopper-v5,ppo,0,20,1.0,80.0,ok\n")
+    append_run_row(runs_csv, dict(env="Hopper-v5", algo="wpo", seed=0, n_timesteps=20, seconds=1.0,
+                                  steps_per_second=40.0, status="ok", machine="A"))
+    with runs_csv.open() as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+    assert reader.fieldnames == RUNS_FIELDS
+    assert [(row["algo"], row["steps_per_second"], row["machine"]) for row in rows] == [("ppo", "80.0", ""), ("wpo", "40.0", "A")]
 
 
 def children_of(pid: int) -> list[int]:

@@ -5,7 +5,7 @@
 
 Every (env, algorithm, seed) cell is one ``python -m sb3_wasserstein.zoo train`` process, in its own
 log folder ``<log_folder>/seed<seed>/``; ``--workers`` of them run at once (one torch thread each).
-Each finished run appends a row (wall time, env steps per second) to ``<out>/<suite>_runs.csv`` and
+Each finished run appends a row (wall time, env steps per second, the machine's CPU) to ``<out>/<suite>_runs.csv`` and
 writes its learning curve (rl-zoo3's ``evaluations.npz`` as text) to
 ``<out>/curves/<suite>/<env>_<algo>_seed<seed>.csv``. Its training log (``--verbose 1``: the
 ``train/`` figures of every iteration) is kept as ``<log_folder>/seed<seed>/<algo>_<env>.log``.
@@ -14,8 +14,8 @@ A cell with a curve there counts as done and is skipped on the next call, so res
 runner (SIGTERM, Ctrl-C) stops its training processes too; their cells stay to do. Aggregation
 reads those curves for every finished cell of the suite and writes ``<out>/<suite>_summary.csv``
 (final return: mean, std and IQM over seeds; the gap to the best baseline and the steps-per-second
-ratio to the suite's ``speed_baseline``, both over the seeds that every algorithm has finished) and
-one learning-curve PNG per env.
+ratio to the suite's ``speed_baseline``, both over the seeds that every algorithm has finished, the
+ratio only over seeds whose two runs were timed on the same machine) and one learning-curve PNG per env.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import platform
 import shutil
 import signal
 import subprocess
@@ -35,6 +36,10 @@ from typing import NamedTuple
 
 import numpy as np
 import yaml
+
+
+RUNS_FIELDS = ["env", "algo", "seed", "n_timesteps", "seconds", "steps_per_second", "status", "machine"]
+"""The columns of ``<suite>_runs.csv``; rows written before ``machine`` existed read it as empty (not recorded)."""
 
 
 class Cell(NamedTuple):
@@ -87,6 +92,35 @@ def train_command(suite: dict, cell: Cell) -> list[str]:
     ]  # fmt: skip
 
 
+def machine_name() -> str:
+    """The CPU model (``model name`` of ``/proc/cpuinfo``), else what ``platform`` knows: speeds compare only on one machine."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def append_run_row(runs_csv: Path, row: dict) -> None:
+    """Append one run's row to ``runs_csv``, first rewriting a file of older columns (missing ones left empty)."""
+    if runs_csv.exists():
+        with runs_csv.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            if reader.fieldnames != RUNS_FIELDS:
+                old_rows = list(reader)
+                with runs_csv.open("w", newline="") as rewritten:
+                    writer = csv.DictWriter(rewritten, fieldnames=RUNS_FIELDS, restval="")
+                    writer.writeheader()
+                    writer.writerows(old_rows)
+    new_file = not runs_csv.exists()
+    with runs_csv.open("a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=RUNS_FIELDS)
+        if new_file:
+            writer.writeheader()
+        writer.writerow(row)
+
+
 _running: set[subprocess.Popen] = set()  # the training processes of this runner, stopped with it
 _running_lock = threading.Lock()
 _runs_csv_lock = threading.Lock()
@@ -132,13 +166,10 @@ def run_cell(suite: dict, cell: Cell, out: Path) -> None:
     status = "ok" if finished else f"failed ({returncode}), see {log}"
     runs_csv = out / f"{suite['suite']}_runs.csv"
     speed = f"{n_timesteps / seconds:.1f}"
+    row = dict(env=cell.env, algo=cell.algo, seed=cell.seed, n_timesteps=n_timesteps, seconds=f"{seconds:.1f}",
+               steps_per_second=speed, status=status, machine=machine_name())
     with _runs_csv_lock:  # two cells finishing together: one header, written first
-        new_file = not runs_csv.exists()
-        with runs_csv.open("a", newline="") as handle:
-            writer = csv.writer(handle)
-            if new_file:
-                writer.writerow(["env", "algo", "seed", "n_timesteps", "seconds", "steps_per_second", "status"])
-            writer.writerow([cell.env, cell.algo, cell.seed, n_timesteps, f"{seconds:.1f}", speed, status])
+        append_run_row(runs_csv, row)
     print(f"{cell.env} {cell.algo} seed {cell.seed}: {status}, {seconds:.0f} s", flush=True)
 
 
@@ -150,14 +181,19 @@ def interquartile_mean(values: np.ndarray) -> float:
     return float(np.sum(weights * values) / np.sum(weights))
 
 
-def read_speeds(runs_csv: Path) -> dict[tuple[str, str, int], float]:
-    """Env steps per second of every finished cell, keyed by (env, algo, seed); a cell run again replaces its earlier timing."""
+class Speed(NamedTuple):
+    steps_per_second: float
+    machine: str  # empty: not recorded (rows from before the column)
+
+
+def read_speeds(runs_csv: Path) -> dict[tuple[str, str, int], Speed]:
+    """Env steps per second and machine of every finished cell, keyed by (env, algo, seed); a cell run again replaces its earlier timing."""
     speeds = {}
     if runs_csv.exists():
         with runs_csv.open() as handle:
             for row in csv.DictReader(handle):
                 if row["status"] == "ok":
-                    speeds[(row["env"], row["algo"], int(row["seed"]))] = float(row["steps_per_second"])
+                    speeds[(row["env"], row["algo"], int(row["seed"]))] = Speed(float(row["steps_per_second"]), row.get("machine") or "")
     return speeds
 
 
@@ -165,8 +201,10 @@ def compare_to_baselines(suite: dict, env: str, algo: str, finals: dict, speeds:
     """Gap to the best baseline and speed ratio, over the seeds that every algorithm of the suite has finished on ``env``.
 
     Restricting both sides to the same seeds keeps a partial suite honest: averaging whatever is
-    done would compare, say, two seeds of ours with one of the baseline. ``finals`` maps
-    (env, algo) to {seed: final return}; ``speeds`` is :func:`read_speeds`.
+    done would compare, say, two seeds of ours with one of the baseline. The speed ratio further
+    keeps only the seeds whose two runs were timed on the same machine (or both before machines were
+    recorded): a ratio across two machines measures the machines. ``finals`` maps (env, algo) to
+    {seed: final return}; ``speeds`` is :func:`read_speeds`.
     """
     shared = set.intersection(*(set(finals.get((env, name), {})) for name in suite["algorithms"]))
     if not shared:
@@ -175,14 +213,18 @@ def compare_to_baselines(suite: dict, env: str, algo: str, finals: dict, speeds:
     def mean_final(name: str) -> float:
         return float(np.mean([finals[(env, name)][seed] for seed in shared]))
 
-    def mean_speed(name: str) -> float:
-        measured = [speeds[(env, name, seed)] for seed in shared if (env, name, seed) in speeds]
-        return float(np.mean(measured)) if measured else np.nan
+    def speed_ratio(baseline: str) -> float:
+        timed = [seed for seed in shared if (env, algo, seed) in speeds and (env, baseline, seed) in speeds
+                 and speeds[(env, algo, seed)].machine == speeds[(env, baseline, seed)].machine]
+        if not timed:
+            return np.nan
+        ours = np.mean([speeds[(env, algo, seed)].steps_per_second for seed in timed])
+        return float(ours / np.mean([speeds[(env, baseline, seed)].steps_per_second for seed in timed]))
 
     best = max((name for name, spec in suite["algorithms"].items() if spec.get("baseline")), key=mean_final)
     speed_baseline = suite.get("speed_baseline")
     return dict(shared_seeds=len(shared), best_baseline=best, gap_to_best_baseline=mean_final(algo) - mean_final(best),
-                speed_vs_baseline=mean_speed(algo) / mean_speed(speed_baseline) if speed_baseline else np.nan)
+                speed_vs_baseline=speed_ratio(speed_baseline) if speed_baseline else np.nan)
 
 
 def aggregate(suite: dict, cells: list[Cell], out: Path) -> list[dict]:
@@ -204,9 +246,11 @@ def aggregate(suite: dict, cells: list[Cell], out: Path) -> list[dict]:
                 continue
             finals[(env, algo)] = {seed: returns[-1] for seed, (_, returns) in curves.items()}
             values = np.array(list(finals[(env, algo)].values()))
-            fps = [speeds[(env, algo, seed)] for seed in curves if (env, algo, seed) in speeds]
+            timed = [speeds[(env, algo, seed)] for seed in curves if (env, algo, seed) in speeds]
             rows.append(dict(env=env, algo=algo, seeds=len(curves), final_mean=values.mean(), final_std=values.std(),
-                             final_iqm=interquartile_mean(values), steps_per_second=np.mean(fps) if fps else np.nan))
+                             final_iqm=interquartile_mean(values),
+                             steps_per_second=np.mean([speed.steps_per_second for speed in timed]) if timed else np.nan,
+                             machines="; ".join(sorted({speed.machine or "not recorded" for speed in timed}))))
             length = min(len(steps) for steps, _ in curves.values())
             steps = next(iter(curves.values()))[0][:length]
             stacked = np.stack([returns[:length] for _, returns in curves.values()])
