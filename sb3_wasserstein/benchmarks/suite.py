@@ -37,7 +37,6 @@ from typing import NamedTuple
 import numpy as np
 import yaml
 
-
 RUNS_FIELDS = ["env", "algo", "seed", "n_timesteps", "seconds", "steps_per_second", "status", "machine"]
 """The columns of ``<suite>_runs.csv``; rows written before ``machine`` existed read it as empty (not recorded)."""
 
