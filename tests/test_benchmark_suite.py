@@ -128,7 +128,8 @@ def test_runs_file_without_the_machine_column_is_upgraded_in_place(tmp_path):
         reader = csv.DictReader(handle)
         rows = list(reader)
     assert reader.fieldnames == RUNS_FIELDS
-    assert [(row["algo"], row["steps_per_second"], row["machine"]) for row in rows] == [("ppo", "80.0", ""), ("wpo", "40.0", "A")]
+    found = [(row["algo"], row["steps_per_second"], row["machine"]) for row in rows]
+    assert found == [("ppo", "80.0", ""), ("wpo", "40.0", "A")]
 
 
 def children_of(pid: int) -> list[int]:

@@ -92,7 +92,10 @@ def train_command(suite: dict, cell: Cell) -> list[str]:
 
 
 def machine_name() -> str:
-    """The CPU model (``model name`` of ``/proc/cpuinfo``), else what ``platform`` knows: speeds compare only on one machine."""
+    """The CPU model (``model name`` of ``/proc/cpuinfo``), else what ``platform`` knows.
+
+    Steps per second compare only between runs on one machine.
+    """
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
         for line in cpuinfo.read_text().splitlines():
@@ -186,13 +189,17 @@ class Speed(NamedTuple):
 
 
 def read_speeds(runs_csv: Path) -> dict[tuple[str, str, int], Speed]:
-    """Env steps per second and machine of every finished cell, keyed by (env, algo, seed); a cell run again replaces its earlier timing."""
+    """Env steps per second and machine of every finished cell, keyed by (env, algo, seed).
+
+    A cell run again replaces its earlier timing.
+    """
     speeds = {}
     if runs_csv.exists():
         with runs_csv.open() as handle:
             for row in csv.DictReader(handle):
                 if row["status"] == "ok":
-                    speeds[(row["env"], row["algo"], int(row["seed"]))] = Speed(float(row["steps_per_second"]), row.get("machine") or "")
+                    speed = Speed(float(row["steps_per_second"]), row.get("machine") or "")
+                    speeds[(row["env"], row["algo"], int(row["seed"]))] = speed
     return speeds
 
 
