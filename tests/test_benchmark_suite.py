@@ -78,7 +78,7 @@ def test_partial_suite_compares_only_seeds_every_algorithm_has(tmp_path):
     # while wpo's own mean covers both of its seeds.
     suite = dict(suite="tiny", speed_baseline="ppo", algorithms={"wpo": {}, "ppo": {"baseline": True}})
     finished = {("wpo", 0): (100.0, 50.0), ("wpo", 1): (300.0, 70.0), ("ppo", 0): (150.0, 100.0)}  # final return, steps/s
-    with (tmp_path / "tiny_runs.csv").open("w") as handle:
+    with (tmp_path / "tiny_runs.csv").open("w") as handle:  # the columns from before `machine`, as old files have
         handle.write("env,algo,seed,n_timesteps,seconds,steps_per_second,status\n")
         for (algo, seed), (final, fps) in finished.items():
             path = curve_file(suite, Cell("Hopper-v5", algo, seed), tmp_path)

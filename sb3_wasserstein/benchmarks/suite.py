@@ -106,21 +106,17 @@ def machine_name() -> str:
 
 def append_run_row(runs_csv: Path, row: dict) -> None:
     """Append one run's row to ``runs_csv``, first rewriting a file of older columns (missing ones left empty)."""
-    if runs_csv.exists():
+    rows, rewrite = [row], not runs_csv.exists()
+    if not rewrite:
         with runs_csv.open(newline="") as handle:
             reader = csv.DictReader(handle)
             if reader.fieldnames != RUNS_FIELDS:
-                old_rows = list(reader)
-                with runs_csv.open("w", newline="") as rewritten:
-                    writer = csv.DictWriter(rewritten, fieldnames=RUNS_FIELDS, restval="")
-                    writer.writeheader()
-                    writer.writerows(old_rows)
-    new_file = not runs_csv.exists()
-    with runs_csv.open("a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=RUNS_FIELDS)
-        if new_file:
+                rows, rewrite = [*reader, row], True
+    with runs_csv.open("w" if rewrite else "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=RUNS_FIELDS, restval="")
+        if rewrite:
             writer.writeheader()
-        writer.writerow(row)
+        writer.writerows(rows)
 
 
 _running: set[subprocess.Popen] = set()  # the training processes of this runner, stopped with it
