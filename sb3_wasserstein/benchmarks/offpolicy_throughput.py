@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import csv
-import platform
 import pstats
 import statistics
 import time
@@ -26,6 +25,7 @@ from stable_baselines3 import SAC
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_wasserstein import WPG
+from sb3_wasserstein.benchmarks.suite import machine_name
 
 
 class StepTimer(BaseCallback):
@@ -90,7 +90,7 @@ def main() -> None:
         for name, kwargs in variants.items():
             row = measure(name, arguments.env, arguments.steps, arguments.learning_starts, seed=repeat,
                           profile=arguments.profile, **kwargs)
-            row.update(repeat=repeat, torch=th.__version__, machine=platform.processor() or platform.machine())
+            row.update(repeat=repeat, torch=th.__version__, machine=machine_name())
             rows.append(row)
             print(row, flush=True)
     with open(arguments.output, "w", newline="") as file:

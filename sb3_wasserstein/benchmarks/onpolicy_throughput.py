@@ -4,7 +4,8 @@
 
 Settings are rl-zoo3's PPO entry for HalfCheetah (n_steps 512, batch 64, 20 epochs, 256x256 ReLU nets)
 shared by all three; rounds interleave the algorithms so that machine load hits them alike.
-Writes ``docs/throughput_onpolicy.csv`` (one row per run) and prints the ratios to PPO.
+Writes ``docs/throughput_onpolicy.csv`` (one row per run, with the torch version and the CPU model) and prints
+the ratios to PPO.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from torch import nn
 
 from sb3_wasserstein import SPO, WPO
+from sb3_wasserstein.benchmarks.suite import machine_name
 
 SHARED = dict(n_steps=512, batch_size=64, n_epochs=20, gamma=0.98, gae_lambda=0.92, learning_rate=2e-5, max_grad_norm=0.8,
               policy_kwargs=dict(log_std_init=-2, ortho_init=False, activation_fn=nn.ReLU, net_arch=dict(pi=[256, 256], vf=[256, 256])))
@@ -46,7 +48,8 @@ def main() -> None:
     for round_index in range(args.rounds):
         for algorithm in (PPO, WPO, SPO):
             fps = steps_per_second(algorithm, args.env, args.steps, seed=round_index)
-            rows.append(dict(round=round_index, algorithm=algorithm.__name__, env=args.env, steps=args.steps, steps_per_second=fps))
+            rows.append(dict(round=round_index, algorithm=algorithm.__name__, env=args.env, steps=args.steps,
+                             steps_per_second=fps, torch=th.__version__, machine=machine_name()))
             print(f"round {round_index} {algorithm.__name__:4s} {fps:7.1f} steps/s", flush=True)
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
