@@ -37,7 +37,8 @@ class MultiDiscreteEnv(gym.Env):
         (dict(beta="fast"), "`beta` must be 'auto'"),
         (dict(n_candidates=0), "`n_candidates` must be an integer >= 1, got 0"),
         (dict(q_window=0), "`q_window`"),
-        (dict(executed_advantage="td"), "`executed_advantage` must be one of \\('q_head', 'gae'\\), got 'td'"),
+        (dict(executed_advantage="td"), "`executed_advantage` must be one of \\('q_head', 'gae', 'gae_mirrored'\\), got 'td'"),
+        (dict(executed_advantage="gae_mirrored", n_candidates=1), "needs `n_candidates` >= 2 .*got 1"),
         (dict(batch_size=1), "`batch_size`"),
         (dict(n_epochs=0), "`n_epochs`"),
         (dict(gamma=1.5), "`gamma`"),
@@ -51,6 +52,11 @@ class MultiDiscreteEnv(gym.Env):
 def test_bad_hyperparameters_fail_before_training(kwargs, message):
     with pytest.raises(ValueError, match=message):
         WPO("MlpPolicy", "CartPole-v1", **kwargs)
+
+
+def test_mirrored_gae_on_a_discrete_space_fails_before_training():
+    with pytest.raises(ValueError, match="`executed_advantage='gae_mirrored'` needs a Box action space, got Discrete"):
+        WPO("MlpPolicy", "CartPole-v1", executed_advantage="gae_mirrored")
 
 
 def test_bad_lam_fails():
@@ -226,3 +232,26 @@ def test_gae_at_the_executed_action_drives_the_plan(env_id):
     assert 0 < above.sum() < len(above)
     th.testing.assert_close(executed[above], th.ones_like(executed[above]))
     th.testing.assert_close(executed[~above], th.zeros_like(executed[~above]))
+
+
+def test_mirrored_gae_puts_the_mirror_on_the_support_and_credits_it():
+    """With ``executed_advantage="gae_mirrored"`` the support's second point is ``2 mu - a``, and with a Q head
+    constant at ``c`` the unconstrained plan hands each state's mass to the executed action where its GAE
+    advantage exceeds ``c``, and to the mirror (advantage ``2c - A``) where it falls below."""
+    model = WPO("MlpPolicy", "Pendulum-v1", **SMALL, beta=0.0, executed_advantage="gae_mirrored")
+    model.learn(64)
+    rollout = next(model.rollout_buffer.get(batch_size=None))
+    middle = rollout.advantages.sort().values[len(rollout.advantages) // 2 - 1 :][:2]
+    flat_q = middle.mean().item()
+    last_layer = model.policy.q_net[-1]
+    th.nn.init.zeros_(last_layer.weight)
+    th.nn.init.constant_(last_layer.bias, flat_q)
+    with th.no_grad():
+        support, old = model._support(rollout.observations, rollout.actions)
+        advantages = model._support_advantages(rollout, support)
+        target = target_marginal(model._solve(advantages, support).plan, support.source.double())
+    th.testing.assert_close(support.actions[:, 1], 2 * old.mean - rollout.actions)
+    above = rollout.advantages > flat_q
+    assert 0 < above.sum() < len(above)
+    th.testing.assert_close(target[above, 0], th.ones_like(target[above, 0]))
+    th.testing.assert_close(target[~above, 1], th.ones_like(target[~above, 1]))

@@ -16,6 +16,7 @@ from stable_baselines3.common.utils import explained_variance
 from torch.nn import functional as F
 
 from sb3_wasserstein.common.costs import BOX_COSTS, box_cost, zero_one_cost
+from sb3_wasserstein.common.mirror import mirrored_actions, mirrored_advantages
 from sb3_wasserstein.common.projection import categorical_projection_loss, decoupled_gaussian_projection_loss
 from sb3_wasserstein.common.transport import (
     DualSolution,
@@ -29,7 +30,7 @@ from sb3_wasserstein.common.validation import check_integer, check_real
 from sb3_wasserstein.wpo.policies import MlpPolicy, MultiInputPolicy, WassersteinActorCriticPolicy
 
 SelfWPO = TypeVar("SelfWPO", bound="WPO")
-EXECUTED_ADVANTAGES = ("q_head", "gae")
+EXECUTED_ADVANTAGES = ("q_head", "gae", "gae_mirrored")
 
 
 class Support(NamedTuple):
@@ -69,8 +70,10 @@ class WPO(OnPolicyAlgorithm):
     :param q_window: number of recent rollouts the Q head is fitted on
     :param executed_advantage: the advantage of the executed action on the support: ``"q_head"``
         (the Q head's, as at every other support point; the design note) or ``"gae"`` (the rollout's GAE
-        advantage, the estimate the Q head is regressed on). Outside the design note; ``docs/wpo.md``
-        gives what it did
+        advantage, the estimate the Q head is regressed on), or ``"gae_mirrored"`` (Box only, ``n_candidates >= 2``):
+        as ``"gae"``, and the first candidate is the executed action's mirror image through the old mean,
+        ``2 mu - a``, with the first-order advantage ``2 b - A_gae``, ``b`` the Q head's mean over the other
+        candidates (``common.mirror``). Outside the design note; ``docs/wpo.md`` gives what they did
     :param max_grad_norm: gradient clipping norm
     :param target_kl: as PPO's: stop the projection's passes early once a minibatch's
         ``KL(pi_k || pi_theta)`` exceeds ``1.5 * target_kl`` (None: no limit). Outside the design
@@ -172,6 +175,9 @@ class WPO(OnPolicyAlgorithm):
         check_integer("q_window", q_window, 1)
         if executed_advantage not in EXECUTED_ADVANTAGES:
             raise ValueError(f"`executed_advantage` must be one of {EXECUTED_ADVANTAGES}, got {executed_advantage!r}.")
+        if executed_advantage == "gae_mirrored" and n_candidates < 2:
+            raise ValueError(f"`executed_advantage='gae_mirrored'` needs `n_candidates` >= 2 (the mirror and a baseline's "
+                             f"candidates), got {n_candidates}.")
         check_real("max_grad_norm", max_grad_norm, 0.0)
         if target_kl is not None:
             check_real("target_kl", target_kl, 0.0)
@@ -198,6 +204,8 @@ class WPO(OnPolicyAlgorithm):
         return cost
 
     def _setup_model(self) -> None:
+        if self.executed_advantage == "gae_mirrored" and not isinstance(self.action_space, spaces.Box):
+            raise ValueError(f"`executed_advantage='gae_mirrored'` needs a Box action space, got {self.action_space}.")
         self._ground_cost = self._checked_cost()
         super()._setup_model()
         self._q_samples: deque = deque(maxlen=self.q_window)
@@ -252,13 +260,16 @@ class WPO(OnPolicyAlgorithm):
         """The support of each state's plan, and the old policy's distribution on the rollout.
 
         Discrete: the whole action set, weighted by ``pi_k(a|s)``. Box: the executed action and
-        ``n_candidates`` draws from ``pi_k(.|s)``, uniformly weighted (all are samples of ``pi_k``).
+        ``n_candidates`` draws from ``pi_k(.|s)``, uniformly weighted (all are samples of ``pi_k``); with
+        ``executed_advantage="gae_mirrored"`` the first draw is the executed action's mirror ``2 mu - a``.
         """
         # SB3 policies reuse one distribution object: keep the torch distribution it wraps.
         old = self.policy.get_distribution(observations).distribution
         if isinstance(self.action_space, spaces.Discrete):
             return Support(None, old.probs, self._ground_cost, None, None), old
         candidates = old.sample((self.n_candidates,)).transpose(0, 1)
+        if self.executed_advantage == "gae_mirrored":
+            candidates[:, 0] = mirrored_actions(executed, old.mean)
         actions = th.cat([executed.unsqueeze(1), candidates], dim=1)
         n_support = actions.shape[1]
         source = th.full(actions.shape[:2], 1.0 / n_support, device=actions.device)
@@ -270,12 +281,15 @@ class WPO(OnPolicyAlgorithm):
         """``A_k`` on the support, centred per state and scaled to unit std on the batch.
 
         From the Q head at every support point; with ``executed_advantage="gae"`` the executed action's
-        is the rollout's GAE advantage instead. A per-state constant changes neither plan; the scaling
-        makes ``beta`` and ``lam`` unit-free.
+        is the rollout's GAE advantage instead, and with ``"gae_mirrored"`` also the mirror's (the support's
+        second point) is ``2 b - A_gae``, ``b`` the Q head's mean over the remaining candidates. A per-state
+        constant changes neither plan; the scaling makes ``beta`` and ``lam`` unit-free.
         """
         q_values = self.policy.q_values(rollout.observations, support.actions)
-        if self.executed_advantage == "gae":
+        if self.executed_advantage in ("gae", "gae_mirrored"):
             q_values = q_values.scatter(1, self._executed_index(rollout, support), rollout.advantages.view(-1, 1))
+        if self.executed_advantage == "gae_mirrored":
+            q_values[:, 1] = mirrored_advantages(rollout.advantages, q_values[:, 2:].mean(1))
         centred = q_values - q_values.mean(dim=1, keepdim=True)
         return (centred / (centred.std() + 1e-8)).double()
 
