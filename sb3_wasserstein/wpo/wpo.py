@@ -69,8 +69,8 @@ class WPO(OnPolicyAlgorithm):
         (squared distance in units of the old policy's standard deviation).
     :param q_window: number of recent rollouts the Q head is fitted on
     :param executed_advantage: the advantage of the executed action on the support: ``"q_head"``
-        (the Q head's, as at every other support point; the design note) or ``"gae"`` (the rollout's GAE
-        advantage, the estimate the Q head is regressed on), or ``"gae_mirrored"`` (Box only, ``n_candidates >= 2``):
+        (the Q head's, as at every other support point; the design note), ``"gae"`` (the rollout's GAE
+        advantage, the estimate the Q head is regressed on) or ``"gae_mirrored"`` (Box only, ``n_candidates >= 2``):
         as ``"gae"``, and the first candidate is the executed action's mirror image through the old mean,
         ``2 mu - a``, with the first-order advantage ``2 b - A_gae``, ``b`` the Q head's mean over the other
         candidates (``common.mirror``). Outside the design note; ``docs/wpo.md`` gives what they did
