@@ -211,34 +211,11 @@ def test_q_head_evaluates_clipped_candidates():
     assert q_values[0, 2] == q_values[0, 3]
 
 
-@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
-def test_gae_at_the_executed_action_drives_the_plan(env_id):
-    """With ``executed_advantage="gae"`` and a Q head constant at ``c``, the unconstrained plan
-    (``beta`` 0) hands every state's mass to its executed action exactly where its GAE advantage exceeds ``c``."""
-    model = WPO("MlpPolicy", env_id, **SMALL, beta=0.0, executed_advantage="gae")
-    model.learn(64)
-    rollout = next(model.rollout_buffer.get(batch_size=None))
-    middle = rollout.advantages.sort().values[len(rollout.advantages) // 2 - 1 :][:2]
-    flat_q = middle.mean().item()  # between two advantages, so that no executed action ties with the Q head
-    last_layer = model.policy.q_net[-1]
-    th.nn.init.zeros_(last_layer.weight)
-    th.nn.init.constant_(last_layer.bias, flat_q)
-    with th.no_grad():
-        support, _ = model._support(rollout.observations, rollout.actions)
-        advantages = model._support_advantages(rollout, support)
-        target = target_marginal(model._solve(advantages, support).plan, support.source.double())
-    executed = target.gather(1, model._executed_index(rollout, support)).squeeze(1)
-    above = rollout.advantages > flat_q
-    assert 0 < above.sum() < len(above)
-    th.testing.assert_close(executed[above], th.ones_like(executed[above]))
-    th.testing.assert_close(executed[~above], th.zeros_like(executed[~above]))
-
-
-def test_mirrored_gae_puts_the_mirror_on_the_support_and_credits_it():
-    """With ``executed_advantage="gae_mirrored"`` the support's second point is ``2 mu - a``, and with a Q head
-    constant at ``c`` the unconstrained plan hands each state's mass to the executed action where its GAE
-    advantage exceeds ``c``, and to the mirror (advantage ``2c - A``) where it falls below."""
-    model = WPO("MlpPolicy", "Pendulum-v1", **SMALL, beta=0.0, executed_advantage="gae_mirrored")
+def _plan_with_a_flat_q_head(env_id: str, executed_advantage: str):
+    """One rollout of an unconstrained (``beta`` 0) WPO whose Q head is then set constant at ``c``, a value between
+    two of the rollout's GAE advantages (so that no executed action ties with it); returns the rollout, ``c``,
+    the support, the old distribution and the plan's target marginal."""
+    model = WPO("MlpPolicy", env_id, **SMALL, beta=0.0, executed_advantage=executed_advantage)
     model.learn(64)
     rollout = next(model.rollout_buffer.get(batch_size=None))
     middle = rollout.advantages.sort().values[len(rollout.advantages) // 2 - 1 :][:2]
@@ -250,6 +227,26 @@ def test_mirrored_gae_puts_the_mirror_on_the_support_and_credits_it():
         support, old = model._support(rollout.observations, rollout.actions)
         advantages = model._support_advantages(rollout, support)
         target = target_marginal(model._solve(advantages, support).plan, support.source.double())
+    return model, rollout, flat_q, support, old, target
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_gae_at_the_executed_action_drives_the_plan(env_id):
+    """With ``executed_advantage="gae"`` and a Q head constant at ``c``, the unconstrained plan
+    (``beta`` 0) hands every state's mass to its executed action exactly where its GAE advantage exceeds ``c``."""
+    model, rollout, flat_q, support, _, target = _plan_with_a_flat_q_head(env_id, "gae")
+    executed = target.gather(1, model._executed_index(rollout, support)).squeeze(1)
+    above = rollout.advantages > flat_q
+    assert 0 < above.sum() < len(above)
+    th.testing.assert_close(executed[above], th.ones_like(executed[above]))
+    th.testing.assert_close(executed[~above], th.zeros_like(executed[~above]))
+
+
+def test_mirrored_gae_puts_the_mirror_on_the_support_and_credits_it():
+    """With ``executed_advantage="gae_mirrored"`` the support's second point is ``2 mu - a``, and with a Q head
+    constant at ``c`` the unconstrained plan hands each state's mass to the executed action where its GAE
+    advantage exceeds ``c``, and to the mirror (advantage ``2c - A``) where it falls below."""
+    _, rollout, flat_q, support, old, target = _plan_with_a_flat_q_head("Pendulum-v1", "gae_mirrored")
     th.testing.assert_close(support.actions[:, 1], 2 * old.mean - rollout.actions)
     above = rollout.advantages > flat_q
     assert 0 < above.sum() < len(above)
