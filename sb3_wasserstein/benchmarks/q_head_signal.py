@@ -84,7 +84,8 @@ def correlation(values: th.Tensor, gae: th.Tensor) -> float:
 
 def fit(kind, data, train_rows, scored, adam_steps, generator):
     """Regress a fresh model on GAE at ``train_rows``; scores ``(at the best validation step, best held-out)``."""
-    validation, train_rows = train_rows[: max(len(train_rows) // 10, 256)], train_rows[max(len(train_rows) // 10, 256):]
+    n_validation = max(len(train_rows) // 10, 256)
+    validation, train_rows = train_rows[:n_validation], train_rows[n_validation:]
     validation_set = (validation, support(data, validation, generator))
     model = AdvantageModel(kind, data["obs"].shape[1], data["act"].shape[1])
     optimizer = th.optim.Adam(model.parameters(), lr=3e-4)
