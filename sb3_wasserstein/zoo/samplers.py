@@ -5,7 +5,7 @@ them through rl-zoo3's own converters, which also turn a stored trial back into 
 (``--trial-id``). The knobs that matter for the Wasserstein updates are searched next to the
 usual ones: the trust-region radius ``delta``, SPO's entropic strength ``lam``, the number of
 candidate actions ``n_candidates`` (M), the executed action's advantage (``executed_advantage``),
-and WPG's Langevin step size, steps and particles.
+the per-iteration KL limit (``target_kl``), and WPG's Langevin step size, steps and particles.
 """
 
 from typing import Any
@@ -15,8 +15,13 @@ from rl_zoo3.hyperparams_opt import convert_offpolicy_params, convert_onpolicy_p
 
 
 def sample_wpo_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
-    """WPO: delta, n_candidates, executed_advantage, learning rate, rollout and minibatch sizes, epochs, gamma,
-    GAE lambda, network."""
+    """WPO: delta, n_candidates, executed_advantage, target_kl, learning rate, rollout and minibatch sizes, epochs,
+    gamma, GAE lambda, network.
+
+    The mirrored advantage (``"gae_mirrored"``, the executed action's mirror ``2 mu - a``) is offered only for a
+    ``Box`` action space, which rl-zoo3 signals with ``n_actions > 0`` (it passes 0 for any other space).
+    """
+    executed_advantages = ["q_head", "gae", "gae_mirrored"] if n_actions > 0 else ["q_head", "gae"]
     n_steps_pow = trial.suggest_int("n_steps_pow", 5, 11)  # 32 .. 2048 steps per env
     batch_size_pow = trial.suggest_int("batch_size_pow", 5, 9)  # 32 .. 512
     sampled = {
@@ -29,7 +34,8 @@ def sample_wpo_params(trial: optuna.Trial, n_actions: int, n_envs: int, addition
         "max_grad_norm": trial.suggest_float("max_grad_norm", 0.3, 2.0),
         "delta": trial.suggest_float("delta", 0.01, 1.0, log=True),
         "n_candidates": trial.suggest_categorical("n_candidates", [2, 4, 8, 16]),
-        "executed_advantage": trial.suggest_categorical("executed_advantage", ["q_head", "gae"]),
+        "executed_advantage": trial.suggest_categorical("executed_advantage", executed_advantages),
+        "target_kl": trial.suggest_categorical("target_kl", [None, 0.01, 0.03]),
         "net_arch": trial.suggest_categorical("net_arch", ["tiny", "small", "medium"]),
         "activation_fn": trial.suggest_categorical("activation_fn", ["tanh", "relu"]),
     }
