@@ -20,11 +20,13 @@ from sb3_wasserstein.zoo.__main__ import main  # noqa: E402
 
 th.set_num_threads(1)
 
-# Tiny budgets: on-policy rollouts of 64 steps per env, off-policy updates from step 100 on.
+# Tiny budgets: on-policy rollouts of 64 steps per env, off-policy updates from step 100 on, one env step per
+# off-policy rollout (so a run stops at exactly n steps; WPG's Pendulum entry collects 7 at a time).
 TINY = {
     "wpo": ["n_steps:64", "batch_size:32", "n_epochs:1", "n_envs:2"],
     "spo": ["n_steps:64", "batch_size:32", "n_epochs:1", "n_envs:2"],
-    "wpg": ["learning_starts:100", "buffer_size:1000", "batch_size:32", "policy_kwargs:dict(net_arch=[32,32])"],
+    "wpg": ["learning_starts:100", "buffer_size:1000", "batch_size:32", "train_freq:1", "gradient_steps:1",
+            "policy_kwargs:dict(net_arch=[32,32])"],
 }
 
 
