@@ -27,7 +27,7 @@ def particle_q_values(q_network: th.nn.Module, features: th.Tensor, actions: th.
 def _first_layer(first: th.nn.Linear, features: th.Tensor, actions: th.Tensor) -> th.Tensor:
     """``W [f; a] + b`` as ``(W_f f + b) + W_a a``: the state's part once per state, broadcast over the actions."""
     n_features = features.shape[-1]
-    return F.linear(features, first.weight[:, :n_features], first.bias) + F.linear(actions, first.weight[:, n_features:])
+    return F.linear(actions, first.weight[:, n_features:]).add_(F.linear(features, first.weight[:, :n_features], first.bias))
 
 
 def min_q_and_action_gradient(
@@ -60,8 +60,9 @@ def min_q_and_action_gradient(
             hidden = hidden.reshape(-1, hidden.shape[-1])
             outputs = []
             for module in q_network[1:]:  # type: ignore[index]
-                hidden = module(hidden)
-                outputs.append(hidden if isinstance(module, th.nn.ReLU) else None)
+                is_relu = isinstance(module, th.nn.ReLU)
+                hidden = hidden.clamp_min_(0.0) if is_relu else module(hidden)
+                outputs.append(hidden if is_relu else None)
             values.append(hidden.squeeze(-1))
             relu_outputs.append(outputs)
         q_values, attaining = th.stack(values).min(dim=0)
