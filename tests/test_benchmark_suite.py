@@ -19,6 +19,7 @@ from sb3_wasserstein.benchmarks.suite import (
     append_run_row,
     curve_file,
     interquartile_mean,
+    late_mean,
     machine_name,
     main,
     markdown_table,
@@ -32,6 +33,14 @@ def test_interquartile_mean_matches_the_expanded_definition(values):
     expanded = np.sort(np.repeat(values, 4))
     quarter = len(expanded) // 4
     assert interquartile_mean(np.array(values)) == pytest.approx(expanded[quarter : len(expanded) - quarter].mean())
+
+
+def test_late_mean_averages_the_evaluations_of_the_last_tenth_of_the_steps():
+    steps = np.arange(10_000, 1_000_001, 10_000)  # a 1M run evaluated every 10k: 900k to 1M is 11 evaluations
+    returns = np.where(steps >= 900_000, 3000.0, 0.0)
+    returns[-1] = 1900.0  # a dip at the last evaluation moves the late mean by a tenth of it
+    assert late_mean(steps, returns) == pytest.approx((10 * 3000.0 + 1900.0) / 11)
+    assert late_mean(np.array([200, 400]), np.array([10.0, 30.0])) == 30.0  # a short run: the last evaluation
 
 
 def test_suite_runs_then_skips_then_aggregates(tmp_path, monkeypatch, capsys):
@@ -67,10 +76,11 @@ def test_suite_runs_then_skips_then_aggregates(tmp_path, monkeypatch, capsys):
 
 
 def test_table_marks_cells_whose_baseline_has_not_run():
-    row = dict(env="Hopper-v5", algo="wpo", seeds=1, final_mean=1000.0, final_std=0.0, final_iqm=1000.0, steps_per_second=300.0,
-               shared_seeds=0, best_baseline="", gap_to_best_baseline=float("nan"), speed_vs_baseline=float("nan"))
+    row = dict(env="Hopper-v5", algo="wpo", seeds=1, final_mean=1000.0, final_std=0.0, final_iqm=1000.0, late_mean=950.0,
+               steps_per_second=300.0, shared_seeds=0, best_baseline="", gap_to_best_baseline=float("nan"),
+               speed_vs_baseline=float("nan"))
     line = markdown_table([row]).splitlines()[-1]
-    assert line == "| Hopper-v5 | wpo | 1 | 1000.0 ± 0.0 | 1000.0 | n/a | 300 | n/a |"
+    assert line == "| Hopper-v5 | wpo | 1 | 1000.0 ± 0.0 | 1000.0 | 950.0 | n/a | 300 | n/a |"
 
 
 def test_partial_suite_compares_only_seeds_every_algorithm_has(tmp_path):
@@ -88,6 +98,7 @@ def test_partial_suite_compares_only_seeds_every_algorithm_has(tmp_path):
     cells = [Cell("Hopper-v5", algo, seed) for seed in (0, 1) for algo in ("wpo", "ppo")]
     rows = {row["algo"]: row for row in aggregate(suite, cells, tmp_path)}
     assert rows["wpo"]["final_mean"] == 200.0 and rows["wpo"]["seeds"] == 2
+    assert rows["wpo"]["late_mean"] == 200.0  # 10 steps of 20: the last tenth holds only the final evaluation
     assert rows["wpo"]["shared_seeds"] == 1 and rows["wpo"]["gap_to_best_baseline"] == -50.0
     assert rows["wpo"]["speed_vs_baseline"] == 0.5
     assert "| -50.0 (ppo, 1) |" in markdown_table(list(rows.values()))

@@ -13,7 +13,8 @@ A cell with a curve there counts as done and is skipped on the next call, so res
 (uncommitted) ``logs/`` folder, and a killed session loses only the runs it was in. Stopping the
 runner (SIGTERM, Ctrl-C) stops its training processes too; their cells stay to do. Aggregation
 reads those curves for every finished cell of the suite and writes ``<out>/<suite>_summary.csv``
-(final return: mean, std and IQM over seeds; the gap to the best baseline and the steps-per-second
+(final return: mean, std and IQM over seeds; the late mean, each run's mean evaluation over the last tenth of its
+steps, averaged over seeds; the gap to the best baseline and the steps-per-second
 ratio to the suite's ``speed_baseline``, both over the seeds that every algorithm has finished, the
 ratio only over seeds whose two runs were timed on the same machine) and one learning-curve PNG per env.
 """
@@ -179,6 +180,15 @@ def interquartile_mean(values: np.ndarray) -> float:
     return float(np.sum(weights * values) / np.sum(weights))
 
 
+LATE_FRACTION = 0.1
+"""The late mean averages each run's evaluations over this last fraction of its steps (from 900k on in a 1M run)."""
+
+
+def late_mean(steps: np.ndarray, returns: np.ndarray, fraction: float = LATE_FRACTION) -> float:
+    """Mean evaluation return at ``steps >= (1 - fraction) * steps[-1]``: the final level, less at the mercy of one dip."""
+    return float(returns[steps >= (1 - fraction) * steps[-1]].mean())
+
+
 class Speed(NamedTuple):
     steps_per_second: float
     machine: str  # empty: not recorded (rows from before the column)
@@ -251,6 +261,7 @@ def aggregate(suite: dict, cells: list[Cell], out: Path) -> list[dict]:
             timed = [speeds[(env, algo, seed)] for seed in curves if (env, algo, seed) in speeds]
             rows.append(dict(env=env, algo=algo, seeds=len(curves), final_mean=values.mean(), final_std=values.std(),
                              final_iqm=interquartile_mean(values),
+                             late_mean=np.mean([late_mean(steps, returns) for steps, returns in curves.values()]),
                              steps_per_second=np.mean([speed.steps_per_second for speed in timed]) if timed else np.nan,
                              machines="; ".join(sorted({speed.machine or "not recorded" for speed in timed}))))
             length = min(len(steps) for steps, _ in curves.values())
@@ -275,13 +286,14 @@ def aggregate(suite: dict, cells: list[Cell], out: Path) -> list[dict]:
 
 def markdown_table(rows: list[dict]) -> str:
     """The summary rows as a markdown table; gaps and speed ratios are over the seeds every algorithm has finished."""
-    lines = ["| env | algo | seeds | final return, mean ± std | IQM | vs best baseline (shared seeds) | steps/s | speed vs baseline |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| env | algo | seeds | final return, mean ± std | IQM | last tenth, mean | vs best baseline (shared seeds) | steps/s "
+             "| speed vs baseline |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:  # an env where some algorithm has no finished seed yet shows "n/a"
         gap = f"{r['gap_to_best_baseline']:+.1f} ({r['best_baseline']}, {r['shared_seeds']})" if r["shared_seeds"] else "n/a"
         speed = "n/a" if np.isnan(r["speed_vs_baseline"]) else f"{r['speed_vs_baseline']:.2f}x"
         lines.append(f"| {r['env']} | {r['algo']} | {r['seeds']} | {r['final_mean']:.1f} ± {r['final_std']:.1f} | "
-                     f"{r['final_iqm']:.1f} | {gap} | {r['steps_per_second']:.0f} | {speed} |")
+                     f"{r['final_iqm']:.1f} | {r['late_mean']:.1f} | {gap} | {r['steps_per_second']:.0f} | {speed} |")
     return "\n".join(lines)
 
 
