@@ -286,8 +286,8 @@ def aggregate(suite: dict, cells: list[Cell], out: Path) -> list[dict]:
 
 def markdown_table(rows: list[dict]) -> str:
     """The summary rows as a markdown table; gaps and speed ratios are over the seeds every algorithm has finished."""
-    lines = ["| env | algo | seeds | final return, mean ± std | IQM | last tenth, mean | vs best baseline (shared seeds) | steps/s "
-             "| speed vs baseline |",
+    lines = ["| env | algo | seeds | final return, mean ± std | IQM | last tenth, mean | vs best baseline (shared seeds) "
+             "| steps/s | speed vs baseline |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:  # an env where some algorithm has no finished seed yet shows "n/a"
         gap = f"{r['gap_to_best_baseline']:+.1f} ({r['best_baseline']}, {r['shared_seeds']})" if r["shared_seeds"] else "n/a"
