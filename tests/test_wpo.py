@@ -130,6 +130,41 @@ def test_train_logs_the_design_note_keys(algorithm, env_id, extra):
 
 
 @pytest.mark.parametrize("algorithm", [WPO, SPO])
+def test_delta_schedule_bounds_each_plan_and_at_zero_leaves_the_policy(algorithm):
+    """A callable ``delta`` is the radius at each rollout's ``progress_remaining`` (SB3 updates it after the
+    rollout: 0.75, 0.5, 0.25, 0 here); each plan's cost stays within it, and at 0, the last rollout, the critics
+    still fit but the policy does not move."""
+    model = algorithm("MlpPolicy", "Pendulum-v1", **SMALL, delta=lambda progress: 0.2 * progress)
+    model.set_logger(configure(None, ["csv"]))
+    history: dict[str, list] = {}
+    original = model.logger.record
+    model.logger.record = lambda key, value, exclude=None: (history.setdefault(key, []).append(value),
+                                                           original(key, value, exclude))
+    snapshots = []
+
+    class Snapshot(BaseCallback):
+        def _on_rollout_end(self):
+            snapshots.append({name: p.detach().clone() for name, p in self.model.policy.named_parameters()})
+
+        def _on_step(self):
+            return True
+
+    model.learn(256, callback=Snapshot())
+    assert history["train/delta"] == pytest.approx([0.15, 0.1, 0.05, 0.0])
+    assert len(history["train/transport_cost"]) == 3
+    assert all(cost <= radius + 1e-6 for cost, radius in zip(history["train/transport_cost"], history["train/delta"]))
+    final = dict(model.policy.named_parameters())
+    moved = {name for name, before in snapshots[-1].items() if not th.equal(before, final[name])}
+    assert moved and all(name.startswith(("value_net", "mlp_extractor.value_net", "q_net")) for name in moved), moved
+
+
+@pytest.mark.parametrize("delta", [lambda progress: -0.1 * progress, lambda progress: float("nan")])
+def test_a_delta_schedule_starting_outside_the_range_fails_before_training(delta):
+    with pytest.raises(ValueError, match="`delta` must be a finite number in \\(0.0"):
+        WPO("MlpPolicy", "Pendulum-v1", delta=delta)
+
+
+@pytest.mark.parametrize("algorithm", [WPO, SPO])
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
 def test_target_kl_stops_the_projection(algorithm, env_id):
     """A tiny ``target_kl`` stops the projection in its first pass and moves the policy less;

@@ -216,19 +216,30 @@ def test_rl_zoo3_plots_read_our_log_folders(tmp_path, monkeypatch):
 @pytest.mark.parametrize("algo", ["wpo", "spo", "wpg"])
 def test_every_default_entry_builds_its_model(algo):
     """Each entry's keys are constructor arguments the algorithm accepts (rl-zoo3's own keys aside)."""
-    from rl_zoo3.exp_manager import ExperimentManager
     from stable_baselines3.common.env_util import make_vec_env
 
     from sb3_wasserstein.zoo import ALGORITHMS
+    from sb3_wasserstein.zoo.experiment import PluginExperimentManager
 
     zoo_keys = {"n_timesteps", "policy", "n_envs", "normalize", "env_wrapper", "frame_stack", "callback"}
     for env, entry in yaml.safe_load(default_hyperparams_file(algo).read_text()).items():
         kwargs = {key: value for key, value in entry.items() if key not in zoo_keys}
         if isinstance(kwargs.get("policy_kwargs"), str):
             kwargs["policy_kwargs"] = eval(kwargs["policy_kwargs"], {"nn": th.nn, "dict": dict})  # as rl-zoo3 does
-        kwargs = ExperimentManager._preprocess_schedules(kwargs)  # "lin_1e-3" strings, as rl-zoo3 does
+        kwargs = PluginExperimentManager._preprocess_schedules(kwargs)  # "lin_1e-3" strings, as our train does
         if algo == "wpg":
             kwargs["buffer_size"] = 1000  # do not allocate a million transitions here
         n_envs = entry.get("n_envs", 1)
         model = ALGORITHMS[algo](entry["policy"], make_vec_env(env, n_envs=n_envs), **kwargs)
         assert model.n_envs == n_envs, (algo, env)
+
+
+def test_train_reads_a_linear_delta_schedule_and_rejects_other_strings():
+    from sb3_wasserstein.zoo.experiment import PluginExperimentManager
+
+    hyperparams = PluginExperimentManager._preprocess_schedules(dict(delta="lin_0.05", learning_rate="lin_1e-3"))
+    assert hyperparams["delta"](1.0) == pytest.approx(0.05) and hyperparams["delta"](0.25) == pytest.approx(0.0125)
+    assert hyperparams["learning_rate"](0.5) == pytest.approx(5e-4)
+    assert PluginExperimentManager._preprocess_schedules(dict(delta=0.1))["delta"] == 0.1
+    with pytest.raises(ValueError, match="`delta` must be a number or 'lin_<initial value>', got 'exp_0.05'"):
+        PluginExperimentManager._preprocess_schedules(dict(delta="exp_0.05"))

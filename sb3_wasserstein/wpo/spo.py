@@ -28,10 +28,10 @@ class SPO(WPO):
         return sinkhorn_plan(advantages, cost, beta, self.lam)
 
     def _dual(self, beta: float, advantages: th.Tensor, cost: th.Tensor, source: th.Tensor) -> th.Tensor:
-        return sinkhorn_dual(beta, advantages, cost, source, self.delta, self.lam)
+        return sinkhorn_dual(beta, advantages, cost, source, self._radius(), self.lam)
 
     def _solve_dual(self, advantages: th.Tensor, cost: th.Tensor, source: th.Tensor) -> DualSolution:
-        return solve_sinkhorn_dual(advantages, cost, source, self.delta, self.lam)
+        return solve_sinkhorn_dual(advantages, cost, source, self._radius(), self.lam)
 
     def learn(self, *args, tb_log_name: str = "SPO", **kwargs):
         return super().learn(*args, tb_log_name=tb_log_name, **kwargs)

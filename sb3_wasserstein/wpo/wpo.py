@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple, TypeVar
@@ -59,7 +60,8 @@ class WPO(OnPolicyAlgorithm):
     :param n_epochs: passes over the rollout for the critic fit, and again for the projection
     :param gamma: discount factor
     :param gae_lambda: GAE lambda of the advantages and lambda-returns
-    :param delta: trust-region radius, in units of the ground cost (e.g. probability mass moved for the 0/1 cost)
+    :param delta: trust-region radius, in units of the ground cost (e.g. probability mass moved for the 0/1 cost);
+        a float, or a callable of ``progress_remaining`` (1 to 0) giving a schedule, as PPO's ``clip_range``
     :param beta: the multiplier: ``"auto"`` solves the dual on each rollout for ``delta``; a float
         ``>= 0`` fixes it; a callable of ``progress_remaining`` (1 to 0) gives a schedule. It multiplies
         the cost against advantages scaled to unit standard deviation on the rollout.
@@ -101,7 +103,7 @@ class WPO(OnPolicyAlgorithm):
         n_epochs: int = 10,
         gamma: float = 0.99,
         gae_lambda: float = 0.95,
-        delta: float = 0.1,
+        delta: float | Callable[[float], float] = 0.1,
         beta: str | float | Callable[[float], float] = "auto",
         n_candidates: int = 4,
         cost: str | np.ndarray | None = None,
@@ -166,7 +168,7 @@ class WPO(OnPolicyAlgorithm):
         check_integer("n_epochs", n_epochs, 1)
         check_real("gamma", gamma, 0.0, 1.0, low_inclusive=True)
         check_real("gae_lambda", gae_lambda, 0.0, 1.0, low_inclusive=True)
-        check_real("delta", delta, 0.0)
+        check_real("delta", delta(1.0) if callable(delta) else delta, 0.0)  # a schedule: its value at the start
         if not (beta == "auto" or callable(beta)):
             if isinstance(beta, str):
                 raise ValueError(f"`beta` must be 'auto', a number >= 0 or a callable of progress_remaining, got {beta!r}.")
@@ -226,6 +228,10 @@ class WPO(OnPolicyAlgorithm):
             support, old_distribution = self._support(rollout.observations, rollout.actions)
             q_correlation = self._q_advantage_correlation(rollout, support)
         value_loss, q_loss = self._fit_critics(rollout)
+        radius = self._radius()
+        self.logger.record("train/delta", radius)
+        if radius == 0.0:  # a schedule at its end: the trust region admits no move, so the policy stays as it is
+            return
 
         with th.no_grad():
             advantages = self._support_advantages(rollout, support)
@@ -354,10 +360,17 @@ class WPO(OnPolicyAlgorithm):
         return wasserstein_plan(advantages, cost, beta)
 
     def _dual(self, beta: float, advantages: th.Tensor, cost: th.Tensor, source: th.Tensor) -> th.Tensor:
-        return wasserstein_dual(beta, advantages, cost, source, self.delta)
+        return wasserstein_dual(beta, advantages, cost, source, self._radius())
 
     def _solve_dual(self, advantages: th.Tensor, cost: th.Tensor, source: th.Tensor) -> DualSolution:
-        return solve_wasserstein_dual(advantages, cost, source, self.delta)
+        return solve_wasserstein_dual(advantages, cost, source, self._radius())
+
+    def _radius(self) -> float:
+        """``delta`` now: the float, or the schedule's value at the current ``progress_remaining``, floored at 0
+        (SB3 updates the progress after each rollout, so the last one of ``learn`` sees a progress <= 0)."""
+        if not callable(self.delta):
+            return self.delta
+        return max(check_real("delta", float(self.delta(self._current_progress_remaining)), -math.inf), 0.0)
 
     def _project(self, observations, support: Support, target: th.Tensor) -> tuple[float, int]:
         """Fit ``pi_theta`` to the plan's marginal by weighted maximum likelihood, ``n_epochs`` passes,

@@ -6,11 +6,12 @@ remaining arguments. Two things differ from ``python -m rl_zoo3.train``:
 - ``train`` without ``-conf/--conf-file`` reads our ``hyperparams/<algo>.yml`` for ``wpo``, ``spo``
   and ``wpg`` (rl-zoo3 would look for the file inside rl-zoo3);
 - ``train -i checkpoint.zip`` continues the checkpoint's step count (rl-zoo3 restarts it at 0):
-  ``-n`` is then the number of further steps.
+  ``-n`` is then the number of further steps;
+- ``delta: lin_0.05`` in a yml (or ``--hyperparams delta:"'lin_0.05'"``) gives WPO's and SPO's radius a linear
+  schedule from 0.05 to 0, as rl-zoo3 does for ``learning_rate`` and ``clip_range``.
 """
 
 import argparse
-import functools
 import sys
 from collections.abc import Sequence
 
@@ -30,25 +31,6 @@ def _with_default_conf_file(args: list[str]) -> list[str]:
     return args
 
 
-def _continue_step_count() -> None:
-    """Make rl-zoo3's experiment manager resume ``-i`` checkpoints with ``reset_num_timesteps=False``."""
-    import rl_zoo3.train
-    from rl_zoo3.exp_manager import ExperimentManager
-
-    class ResumingExperimentManager(ExperimentManager):
-        def learn(self, model) -> None:
-            if not self.continue_training:
-                return super().learn(model)
-            # An instance attribute for the duration of learn() only: save() pickles __dict__.
-            model.learn = functools.partial(model.learn, reset_num_timesteps=False)
-            try:
-                super().learn(model)
-            finally:
-                del model.learn
-
-    rl_zoo3.train.ExperimentManager = ResumingExperimentManager
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] not in COMMANDS:
@@ -60,7 +42,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if command == "train":
         from rl_zoo3.train import train
 
-        _continue_step_count()
+        from sb3_wasserstein.zoo import experiment
+
+        experiment.install()
         sys.argv = [program, *_with_default_conf_file(rest)]
         train()
     else:

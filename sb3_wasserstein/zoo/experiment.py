@@ -1,0 +1,39 @@
+"""rl-zoo3's ``ExperimentManager`` with two changes, installed in ``rl_zoo3.train`` by our ``train`` command."""
+
+import functools
+from typing import Any
+
+import rl_zoo3.train
+from rl_zoo3.exp_manager import ExperimentManager
+from rl_zoo3.utils import SimpleLinearSchedule
+
+
+class PluginExperimentManager(ExperimentManager):
+    """Resumes ``-i`` checkpoints with ``reset_num_timesteps=False`` (rl-zoo3 restarts the step count at 0),
+    and reads ``delta: lin_<value>`` as a linear schedule of WPO's and SPO's radius, from ``<value>`` to 0,
+    as rl-zoo3 reads ``learning_rate`` and ``clip_range``."""
+
+    @staticmethod
+    def _preprocess_schedules(hyperparams: dict[str, Any]) -> dict[str, Any]:
+        hyperparams = ExperimentManager._preprocess_schedules(hyperparams)
+        delta = hyperparams.get("delta")
+        if isinstance(delta, str):
+            if not delta.startswith("lin_"):
+                raise ValueError(f"`delta` must be a number or 'lin_<initial value>', got {delta!r}.")
+            hyperparams["delta"] = SimpleLinearSchedule(float(delta.removeprefix("lin_")))
+        return hyperparams
+
+    def learn(self, model) -> None:
+        if not self.continue_training:
+            return super().learn(model)
+        # An instance attribute for the duration of learn() only: save() pickles __dict__.
+        model.learn = functools.partial(model.learn, reset_num_timesteps=False)
+        try:
+            super().learn(model)
+        finally:
+            del model.learn
+
+
+def install() -> None:
+    """Make rl-zoo3's ``train()`` use :class:`PluginExperimentManager`."""
+    rl_zoo3.train.ExperimentManager = PluginExperimentManager
