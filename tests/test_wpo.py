@@ -85,13 +85,16 @@ def test_unsupported_action_space_is_named():
         WPO("MlpPolicy", MultiDiscreteEnv())
 
 
-def record_logs(model):
+def record_logs(model, history: dict | None = None):
+    """The last value logged under each key; ``history``, if given, also collects every value per key."""
     model.set_logger(configure(None, ["csv"]))
     values = {}
     original = model.logger.record
 
     def record(key, value, exclude=None):
         values[key] = value
+        if history is not None:
+            history.setdefault(key, []).append(value)
         original(key, value, exclude)
 
     model.logger.record = record
@@ -135,11 +138,8 @@ def test_delta_schedule_bounds_each_plan_and_at_zero_leaves_the_policy(algorithm
     rollout: 0.75, 0.5, 0.25, 0 here); each plan's cost stays within it, and at 0, the last rollout, the critics
     still fit but the policy does not move."""
     model = algorithm("MlpPolicy", "Pendulum-v1", **SMALL, delta=lambda progress: 0.2 * progress)
-    model.set_logger(configure(None, ["csv"]))
     history: dict[str, list] = {}
-    original = model.logger.record
-    model.logger.record = lambda key, value, exclude=None: (history.setdefault(key, []).append(value),
-                                                           original(key, value, exclude))
+    record_logs(model, history)
     snapshots = []
 
     class Snapshot(BaseCallback):
@@ -261,7 +261,7 @@ def _plan_with_a_flat_q_head(env_id: str, executed_advantage: str):
     with th.no_grad():
         support, old = model._support(rollout.observations, rollout.actions)
         advantages = model._support_advantages(rollout, support)
-        target = target_marginal(model._solve(advantages, support).plan, support.source.double())
+        target = target_marginal(model._solve(advantages, support, model._radius()).plan, support.source.double())
     return model, rollout, flat_q, support, old, target
 
 

@@ -27,11 +27,11 @@ class SPO(WPO):
     def _plan(self, advantages: th.Tensor, cost: th.Tensor, beta: float) -> th.Tensor:
         return sinkhorn_plan(advantages, cost, beta, self.lam)
 
-    def _dual(self, beta: float, advantages: th.Tensor, cost: th.Tensor, source: th.Tensor) -> th.Tensor:
-        return sinkhorn_dual(beta, advantages, cost, source, self._radius(), self.lam)
+    def _dual(self, beta: float, advantages: th.Tensor, cost: th.Tensor, source: th.Tensor, radius: float) -> th.Tensor:
+        return sinkhorn_dual(beta, advantages, cost, source, radius, self.lam)
 
-    def _solve_dual(self, advantages: th.Tensor, cost: th.Tensor, source: th.Tensor) -> DualSolution:
-        return solve_sinkhorn_dual(advantages, cost, source, self._radius(), self.lam)
+    def _solve_dual(self, advantages: th.Tensor, cost: th.Tensor, source: th.Tensor, radius: float) -> DualSolution:
+        return solve_sinkhorn_dual(advantages, cost, source, radius, self.lam)
 
     def learn(self, *args, tb_log_name: str = "SPO", **kwargs):
         return super().learn(*args, tb_log_name=tb_log_name, **kwargs)

@@ -235,7 +235,7 @@ class WPO(OnPolicyAlgorithm):
 
         with th.no_grad():
             advantages = self._support_advantages(rollout, support)
-            solution = self._solve(advantages, support)
+            solution = self._solve(advantages, support, radius)
             target = target_marginal(solution.plan, support.source.double()).float()
 
         policy_loss, projection_epochs = self._project(rollout.observations, support, target)
@@ -344,26 +344,27 @@ class WPO(OnPolicyAlgorithm):
         q_loss = F.mse_loss(q_values, window_advantages[window_indices])
         return value_loss, q_loss
 
-    def _solve(self, advantages: th.Tensor, support: Support) -> DualSolution:
-        """The plan at ``beta``: the dual's solution for ``beta="auto"``, else the fixed or scheduled value."""
+    def _solve(self, advantages: th.Tensor, support: Support, radius: float) -> DualSolution:
+        """The plan at ``beta``: the dual's solution at ``radius`` for ``beta="auto"``, else the fixed or scheduled
+        value."""
         cost = support.cost.double()
         source = support.source.double()
         if self.beta == "auto":
-            return self._solve_dual(advantages, cost, source)
+            return self._solve_dual(advantages, cost, source, radius)
         beta = float(self.beta(self._current_progress_remaining) if callable(self.beta) else self.beta)
         plan = self._plan(advantages, cost, beta)
-        objective = self._dual(beta, advantages, cost, source).item()
+        objective = self._dual(beta, advantages, cost, source, radius).item()
         return DualSolution(beta, plan, transport_cost(plan, cost, source).mean().item(), objective)
 
     # WPO's plan and dual (section 1); SPO overrides these three with its kernel (section 2).
     def _plan(self, advantages: th.Tensor, cost: th.Tensor, beta: float) -> th.Tensor:
         return wasserstein_plan(advantages, cost, beta)
 
-    def _dual(self, beta: float, advantages: th.Tensor, cost: th.Tensor, source: th.Tensor) -> th.Tensor:
-        return wasserstein_dual(beta, advantages, cost, source, self._radius())
+    def _dual(self, beta: float, advantages: th.Tensor, cost: th.Tensor, source: th.Tensor, radius: float) -> th.Tensor:
+        return wasserstein_dual(beta, advantages, cost, source, radius)
 
-    def _solve_dual(self, advantages: th.Tensor, cost: th.Tensor, source: th.Tensor) -> DualSolution:
-        return solve_wasserstein_dual(advantages, cost, source, self._radius())
+    def _solve_dual(self, advantages: th.Tensor, cost: th.Tensor, source: th.Tensor, radius: float) -> DualSolution:
+        return solve_wasserstein_dual(advantages, cost, source, radius)
 
     def _radius(self) -> float:
         """``delta`` now: the float, or the schedule's value at the current ``progress_remaining``, floored at 0
