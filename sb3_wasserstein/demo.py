@@ -33,7 +33,8 @@ def train_and_evaluate(algo: str, env_id: str, steps: int, seed: int = 0, verbos
     env = make_vec_env(env_id, n_envs=settings.pop("n_envs", 1), seed=seed)
     model = ALGORITHMS[algo]("MlpPolicy", env, seed=seed, verbose=verbose, **settings)
     model.learn(steps)
-    mean, std = evaluate_policy(model, make_vec_env(env_id, n_envs=1, seed=seed + 1000), n_eval_episodes=10, deterministic=True)
+    eval_env = make_vec_env(env_id, n_envs=1, seed=seed + 1000)
+    mean, std = evaluate_policy(model, eval_env, n_eval_episodes=10, deterministic=True)
     return model, mean, std
 
 
@@ -49,7 +50,8 @@ def main() -> None:
     model, mean, std = train_and_evaluate(args.algo, args.env, args.steps, args.seed, verbose=1)
     if args.save:
         model.save(args.save)
-    print(f"{args.algo.upper()} on {args.env} after {args.steps} steps: mean return {mean:.1f} +- {std:.1f} (10 deterministic episodes)")
+    print(f"{args.algo.upper()} on {args.env} after {args.steps} steps: "
+          f"mean return {mean:.1f} +- {std:.1f} (10 deterministic episodes)")
 
 
 if __name__ == "__main__":

@@ -44,7 +44,8 @@ def test_late_mean_averages_the_evaluations_of_the_last_tenth_of_the_steps():
 
 
 def test_suite_runs_then_skips_then_aggregates(tmp_path, monkeypatch, capsys):
-    suite = dict(suite="tiny", speed_baseline="ppo", seeds=[0], log_folder=str(tmp_path / "logs"), eval_freq=200, eval_episodes=2, n_eval_envs=1,
+    suite = dict(suite="tiny", speed_baseline="ppo", seeds=[0], log_folder=str(tmp_path / "logs"), eval_freq=200,
+                 eval_episodes=2, n_eval_envs=1,
                  envs={"CartPole-v1": {"n_timesteps": 512}},
                  algorithms={"wpo": {"conf_file": "hyperparams/wpo.yml"},
                              "ppo": {"conf_file": "zoo_configs/baselines/ppo.py", "baseline": True}})
@@ -158,12 +159,14 @@ def children_of(pid: int) -> list[int]:
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process parents from /proc")
 def test_stopping_the_runner_stops_its_training_process(tmp_path):
-    suite = dict(suite="tiny", speed_baseline="ppo", seeds=[0, 1], log_folder=str(tmp_path / "logs"), eval_freq=1000, eval_episodes=1,
-                 envs={"CartPole-v1": {"n_timesteps": 10_000_000}}, algorithms={"ppo": {"conf_file": "zoo_configs/baselines/ppo.py", "baseline": True}})
+    suite = dict(suite="tiny", speed_baseline="ppo", seeds=[0, 1], log_folder=str(tmp_path / "logs"), eval_freq=1000,
+                 eval_episodes=1, envs={"CartPole-v1": {"n_timesteps": 10_000_000}},
+                 algorithms={"ppo": {"conf_file": "zoo_configs/baselines/ppo.py", "baseline": True}})
     path = tmp_path / "tiny.yml"
     path.write_text(yaml.safe_dump(suite))
     out = tmp_path / "out"
-    runner = subprocess.Popen([sys.executable, "-m", "sb3_wasserstein.benchmarks.suite", str(path), "--out", str(out), "--workers", "1"])
+    command = [sys.executable, "-m", "sb3_wasserstein.benchmarks.suite", str(path), "--out", str(out), "--workers", "1"]
+    runner = subprocess.Popen(command)
     deadline = time.monotonic() + 60
     while not children_of(runner.pid) and time.monotonic() < deadline:
         time.sleep(0.2)

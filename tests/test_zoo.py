@@ -241,5 +241,6 @@ def test_train_reads_a_linear_delta_schedule_and_rejects_other_strings():
     assert hyperparams["delta"](1.0) == pytest.approx(0.05) and hyperparams["delta"](0.25) == pytest.approx(0.0125)
     assert hyperparams["learning_rate"](0.5) == pytest.approx(5e-4)
     assert PluginExperimentManager._preprocess_schedules(dict(delta=0.1))["delta"] == 0.1
-    with pytest.raises(ValueError, match="`delta` must be a number or 'lin_<initial value>', got 'exp_0.05'"):
-        PluginExperimentManager._preprocess_schedules(dict(delta="exp_0.05"))
+    for bad in ("exp_0.05", "lin_", "lin_abc", "0.05"):
+        with pytest.raises(ValueError, match=f"`delta` must be a number or 'lin_<initial value>', got '{bad}'"):
+            PluginExperimentManager._preprocess_schedules(dict(delta=bad))

@@ -71,7 +71,8 @@ def main() -> None:
     parser.add_argument("--learning-starts", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--parametric", action="store_true", help="also time WPG's parametric actor update")
-    parser.add_argument("--also-particles", type=int, default=None, help="also time the Langevin update with this many particles")
+    parser.add_argument("--also-particles", type=int, default=None,
+                        help="also time the Langevin update with this many particles")
     parser.add_argument("--first-critic", action="store_true", help="also time the Langevin update with drift_critic='first'")
     parser.add_argument("--profile", type=int, default=0, help="print this many functions of a cProfile of each run")
     parser.add_argument("--output", default="docs/wpg_throughput.csv")

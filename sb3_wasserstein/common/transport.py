@@ -94,7 +94,8 @@ def sinkhorn_dual(
     lam: float,
     log_reference: th.Tensor | None = None,
 ) -> th.Tensor:
-    """SPO's dual ``G(beta) = beta delta + E_s sum_i pi_k(a_i|s) lam log sum_j nu(a_j) exp((A_k(s, a_j) - beta d(a_i, a_j)) / lam)``.
+    """SPO's dual
+    ``G(beta) = beta delta + E_s sum_i pi_k(a_i|s) lam log sum_j nu(a_j) exp((A_k(s, a_j) - beta d(a_i, a_j)) / lam)``.
 
     Smooth and convex in ``beta``; ``G'(beta) = delta - C_lam(beta)``, ``C_lam`` the cost under the kernel.
     """

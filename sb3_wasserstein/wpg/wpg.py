@@ -374,7 +374,8 @@ def validate_hyperparameters(**values: Any) -> None:
     if isinstance(ent_coef, str):
         prefix, _, initial = ent_coef.partition("_")
         if prefix != "auto" or (initial and not _is_positive_number(initial)):
-            raise ValueError(f"`ent_coef` must be a number > 0, 'auto', or 'auto_<initial value > 0>' such as 'auto_0.1', got {ent_coef!r}.")
+            raise ValueError(f"`ent_coef` must be a number > 0, 'auto', or 'auto_<initial value > 0>' such as 'auto_0.1', "
+                             f"got {ent_coef!r}.")
     else:
         check_real("ent_coef", ent_coef, 0.0)
     if values["target_entropy"] != "auto":

@@ -31,7 +31,8 @@ class QHeadMixin:
             self.q_net_arch = list(self.net_arch["vf"] if isinstance(self.net_arch, dict) else self.net_arch)
         self.discrete = isinstance(self.action_space, spaces.Discrete)
         if self.discrete:
-            self.q_net = nn.Sequential(*create_mlp(self.features_dim, int(self.action_space.n), self.q_net_arch, self.activation_fn))
+            n_actions = int(self.action_space.n)
+            self.q_net = nn.Sequential(*create_mlp(self.features_dim, n_actions, self.q_net_arch, self.activation_fn))
         else:
             action_dim = int(self.action_space.shape[0])
             self.q_net = nn.Sequential(*create_mlp(self.features_dim + action_dim, 1, self.q_net_arch, self.activation_fn))

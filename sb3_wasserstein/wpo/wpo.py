@@ -194,7 +194,8 @@ class WPO(OnPolicyAlgorithm):
                 raise ValueError(f"`cost` for a Discrete action space must be None or an [n, n] matrix, got {self.cost!r}.")
             matrix = th.as_tensor(np.asarray(self.cost, dtype=np.float32))
             if matrix.shape != (n_actions, n_actions):
-                raise ValueError(f"`cost` must have shape ({n_actions}, {n_actions}) for {self.action_space}, got {tuple(matrix.shape)}.")
+                raise ValueError(f"`cost` must have shape ({n_actions}, {n_actions}) for {self.action_space}, "
+                                 f"got {tuple(matrix.shape)}.")
             if not th.isfinite(matrix).all() or (matrix < 0).any() or (th.diagonal(matrix) != 0).any():
                 raise ValueError(f"`cost` must be finite and non-negative with a zero diagonal, got {self.cost!r}.")
             return matrix.to(self.device)

@@ -18,9 +18,7 @@ class PluginExperimentManager(ExperimentManager):
         hyperparams = ExperimentManager._preprocess_schedules(hyperparams)
         delta = hyperparams.get("delta")
         if isinstance(delta, str):
-            if not delta.startswith("lin_"):
-                raise ValueError(f"`delta` must be a number or 'lin_<initial value>', got {delta!r}.")
-            hyperparams["delta"] = SimpleLinearSchedule(float(delta.removeprefix("lin_")))
+            hyperparams["delta"] = SimpleLinearSchedule(_initial_radius(delta))
         return hyperparams
 
     def learn(self, model) -> None:
@@ -32,6 +30,15 @@ class PluginExperimentManager(ExperimentManager):
             super().learn(model)
         finally:
             del model.learn
+
+
+def _initial_radius(delta: str) -> float:
+    """``<value>`` of ``delta: lin_<value>``, with our message for any other string."""
+    value = delta.removeprefix("lin_") if delta.startswith("lin_") else None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"`delta` must be a number or 'lin_<initial value>', got {delta!r}.") from None
 
 
 def install() -> None:
