@@ -24,3 +24,26 @@ def test_q_net_arch_sizes_the_q_head_of_wpo_and_spo_only(algorithm):
     assert [layer.out_features for layer in default.policy.q_net if hasattr(layer, "out_features")] == [256, 256, 1]
     assert "q_net_arch" not in SHARED["policy_kwargs"]
     assert make_model(PPO, "Pendulum-v1", seed=0, q_net_arch=[64, 64]).policy.net_arch == SHARED["policy_kwargs"]["net_arch"]
+
+
+def test_entry_throughput_builds_each_algorithm_as_the_benchmark_trains_it(tmp_path):
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from sb3_wasserstein.benchmarks.entry_throughput import build_model
+
+    wpo = build_model("wpo", "hyperparams/wpo.yml", "HalfCheetah-v5", seed=0, log_folder=str(tmp_path / "wpo"))
+    assert (wpo.n_steps, wpo.batch_size, wpo.delta, wpo.executed_advantage) == (512, 64, 0.05, "gae_mirrored")
+    assert [layer.out_features for layer in wpo.policy.q_net if hasattr(layer, "out_features")] == [64, 64, 1]
+    assert isinstance(wpo.get_env(), VecNormalize)
+    ppo = build_model("ppo", "zoo_configs/baselines/ppo.py", "Hopper-v5", seed=0, log_folder=str(tmp_path / "ppo"))
+    assert (type(ppo), ppo.n_steps, ppo.batch_size, ppo.clip_range(1.0)) == (PPO, 512, 32, pytest.approx(0.2))
+    assert isinstance(ppo.get_env(), VecNormalize)
+
+
+def test_entry_throughput_ratios_are_per_round_then_the_median():
+    from sb3_wasserstein.benchmarks.entry_throughput import ratios_to_baseline
+
+    rows = [dict(algo="ppo", round=0, steps_per_second=100.0), dict(algo="wpo", round=0, steps_per_second=80.0),
+            dict(algo="ppo", round=1, steps_per_second=50.0), dict(algo="wpo", round=1, steps_per_second=45.0),
+            dict(algo="ppo", round=2, steps_per_second=200.0), dict(algo="wpo", round=2, steps_per_second=100.0)]
+    assert ratios_to_baseline(rows, "ppo") == {"ppo": 1.0, "wpo": pytest.approx(0.8)}
