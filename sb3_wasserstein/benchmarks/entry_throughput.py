@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8192)
     parser.add_argument("--warmup", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--output", default=None, help="default: docs/throughput_<env>_entries.csv")
+    parser.add_argument("--output", default=None, help="default: docs/throughput_<suite>_<env>.csv")
     args = parser.parse_args()
     suite = yaml.safe_load(Path(args.suite).read_text())
     algos = args.algos or list(suite["algorithms"])
@@ -89,7 +89,7 @@ def main() -> None:
             rows.append(dict(env=args.env, algo=algo, round=round_, warmup=args.warmup, steps=args.steps,
                              steps_per_second=round(speed, 1), torch=th.__version__, machine=machine_name()))
             print(f"round {round_} {algo}: {speed:.1f} steps/s", flush=True)
-    output = Path(args.output or f"docs/throughput_{args.env}_entries.csv")
+    output = Path(args.output or f"docs/throughput_{suite['suite']}_{args.env}.csv")
     with output.open("w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=FIELDS)
         writer.writeheader()
