@@ -5,7 +5,8 @@
 
 Every (env, algorithm, seed) cell is one ``python -m sb3_wasserstein.zoo train`` process, in its own
 log folder ``<log_folder>/seed<seed>/``; ``--workers`` of them run at once (one torch thread each).
-Each finished run appends a row (wall time, env steps per second, the machine's CPU) to ``<out>/<suite>_runs.csv`` and
+Each finished run appends a row (wall time, env steps per second, the machine's CPU and the day the run started, as
+one machine's speed moves from day to day) to ``<out>/<suite>_runs.csv`` and
 writes its learning curve (rl-zoo3's ``evaluations.npz`` as text) to
 ``<out>/curves/<suite>/<env>_<algo>_seed<seed>.csv``. Its training log (``--verbose 1``: the
 ``train/`` figures of every iteration) is kept as ``<log_folder>/seed<seed>/<algo>_<env>.log``.
@@ -146,7 +147,7 @@ def run_cell(suite: dict, cell: Cell, out: Path) -> None:
             return
         shutil.rmtree(run_folder(suite, cell).parent / f"{cell.env}_1", ignore_errors=True)
         log.parent.mkdir(parents=True, exist_ok=True)
-        start = time.perf_counter()
+        start, day = time.perf_counter(), time.strftime("%Y-%m-%d", time.gmtime())
         with log.open("w") as handle:
             process = subprocess.Popen(train_command(suite, cell), stdout=handle, stderr=subprocess.STDOUT,
                                        env={**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"})
@@ -166,7 +167,7 @@ def run_cell(suite: dict, cell: Cell, out: Path) -> None:
     runs_csv = out / f"{suite['suite']}_runs.csv"
     speed = f"{n_timesteps / seconds:.1f}"
     row = dict(env=cell.env, algo=cell.algo, seed=cell.seed, n_timesteps=n_timesteps, seconds=f"{seconds:.1f}",
-               steps_per_second=speed, status=status, machine=machine_name())
+               steps_per_second=speed, status=status, machine=f"{machine_name()}, {day}")
     with _runs_csv_lock:  # two cells finishing together: one header, written first
         append_run_row(runs_csv, row)
     print(f"{cell.env} {cell.algo} seed {cell.seed}: {status}, {seconds:.0f} s", flush=True)
