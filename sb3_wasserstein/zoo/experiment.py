@@ -1,5 +1,6 @@
 """rl-zoo3's ``ExperimentManager`` with two changes, installed in ``rl_zoo3.train`` by our ``train`` command."""
 
+import contextlib
 import functools
 from typing import Any
 
@@ -34,11 +35,10 @@ class PluginExperimentManager(ExperimentManager):
 
 def _initial_radius(delta: str) -> float:
     """``<value>`` of ``delta: lin_<value>``, with our message for any other string."""
-    value = delta.removeprefix("lin_") if delta.startswith("lin_") else None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"`delta` must be a number or 'lin_<initial value>', got {delta!r}.") from None
+    if delta.startswith("lin_"):
+        with contextlib.suppress(ValueError):
+            return float(delta.removeprefix("lin_"))
+    raise ValueError(f"`delta` must be a number or 'lin_<initial value>', got {delta!r}.")
 
 
 def install() -> None:
