@@ -31,7 +31,7 @@ def _first_layer(first: th.nn.Linear, features: th.Tensor, actions: th.Tensor) -
 
 
 def min_q_and_action_gradient(
-    q_networks: Sequence[th.nn.Module], features: th.Tensor, actions: th.Tensor
+    q_networks: Sequence[th.nn.Module], features: th.Tensor, actions: th.Tensor, precision: th.dtype | None = None
 ) -> tuple[th.Tensor, th.Tensor]:
     """``Q(s, a) = min_i Q_i(s, a)`` at ``n`` actions per state, ``[n, batch]``, and ``grad_a Q``, ``[n, batch, action_dim]``.
 
@@ -46,7 +46,14 @@ def min_q_and_action_gradient(
     ``l``-th ReLU at that action: every network's forward pass but one network's backward pass per
     action, where autograd runs them all. Ties go to the first network attaining the minimum.
     Networks of other shapes go through autograd. ``features`` are the critics' features of the states, ``[batch, f]``;
-    both results are detached.
+    both results are detached and of the dtype of ``actions``.
+
+    ``precision``: ``None`` computes in float32; ``torch.bfloat16`` runs the products of the hidden layers
+    (those between the first and the output layer, most of the work) in bfloat16, the rest in float32:
+    several times faster on hardware with native bfloat16 (AVX512-BF16 or AMX CPUs, recent GPUs), slower
+    elsewhere. The values agree with float32's to about 0.1%, most gradients to 1%; a gradient differs more
+    where a ReLU's sign or the attaining network (two networks that close) differs between the precisions.
+    Networks that are not ReLU networks ignore it.
     """
     if not all(_is_relu_mlp(q_network) for q_network in q_networks):
         return _autograd_min_q_and_action_gradient(q_networks, features, actions)
@@ -60,9 +67,12 @@ def min_q_and_action_gradient(
             hidden = hidden.reshape(-1, hidden.shape[-1])
             outputs = []
             for module in q_network[1:]:  # type: ignore[index]
-                is_relu = isinstance(module, th.nn.ReLU)
-                hidden = hidden.clamp_min_(0.0) if is_relu else module(hidden)
-                outputs.append(hidden if is_relu else None)
+                if isinstance(module, th.nn.ReLU):
+                    hidden = hidden.clamp_min_(0.0)
+                    outputs.append(hidden)
+                else:
+                    hidden = _forward(module, hidden, precision)
+                    outputs.append(None)
             values.append(hidden.squeeze(-1))
             relu_outputs.append(outputs)
         q_values, attaining = th.stack(values).min(dim=0)
@@ -73,11 +83,25 @@ def min_q_and_action_gradient(
             gradient = actions.new_ones(rows.shape[0], 1)
             for module, output in zip(reversed(q_network[1:]), reversed(relu_outputs[index])):  # type: ignore[index]
                 if output is None:
-                    gradient = gradient @ module.weight
+                    gradient = _backward(module, gradient, precision)
                 else:  # times the ReLU's derivative, as 0.0/1.0 in place (no bool mask to convert)
                     gradient.mul_(output.index_select(0, rows).gt_(0))
             action_gradient.index_copy_(0, rows, gradient @ q_network[0].weight[:, n_features:])  # type: ignore[index]
     return q_values.reshape(actions.shape[:-1]), action_gradient.reshape(actions.shape)
+
+
+def _forward(layer: th.nn.Linear, inputs: th.Tensor, precision: th.dtype | None) -> th.Tensor:
+    """``layer(inputs)``, the product in ``precision`` for a hidden layer (more than one output) when given."""
+    if precision is None or layer.out_features == 1:
+        return layer(inputs)
+    return (inputs.to(precision) @ layer.weight.T.to(precision)).to(inputs.dtype).add_(layer.bias)
+
+
+def _backward(layer: th.nn.Linear, output_gradient: th.Tensor, precision: th.dtype | None) -> th.Tensor:
+    """The gradient at ``layer``'s input, ``output_gradient @ W``, in ``precision`` for a hidden layer when given."""
+    if precision is None or layer.out_features == 1:
+        return output_gradient @ layer.weight
+    return (output_gradient.to(precision) @ layer.weight.to(precision)).to(output_gradient.dtype)
 
 
 def _autograd_min_q_and_action_gradient(

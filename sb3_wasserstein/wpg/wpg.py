@@ -38,6 +38,10 @@ DRIFT_CRITICS = ("min", "first")
 """The soft Q whose action gradient drives the particles: ``min``, the twin critics' minimum (as SAC's
 actor); ``first``, the first critic alone (as TD3's actor), half the critic passes of the drift."""
 
+DRIFT_PRECISIONS = {"float32": None, "bfloat16": th.bfloat16}
+"""The precision of the drift's matrix products (the critics at ``n_particles x batch`` actions): ``float32``,
+that of the networks; ``bfloat16``, several times faster on hardware with native bfloat16, most gradients within 1%."""
+
 
 class WPG(OffPolicyAlgorithm):
     """Wasserstein policy gradient (WPG) with the Langevin actor update.
@@ -79,6 +83,9 @@ class WPG(OffPolicyAlgorithm):
         per actor update (``"langevin"`` mode)
     :param drift_critic: the soft Q of the drift: ``"min"`` (the twin critics' minimum, as SAC's actor)
         or ``"first"`` (the first critic alone, as TD3's actor: half the drift's critic passes)
+    :param drift_precision: the precision of the drift's hidden-layer products: ``"float32"`` or ``"bfloat16"``
+        (most gradients within 1% of float32's; several times faster on CPUs with AVX512-BF16 or AMX and on
+        recent GPUs, slower elsewhere)
     :param stats_window_size: window size for the rollout logging, in episodes
     :param tensorboard_log: the log location for tensorboard (if None, no logging)
     :param policy_kwargs: additional arguments for the policy on creation (as SAC's, without gSDE)
@@ -123,6 +130,7 @@ class WPG(OffPolicyAlgorithm):
         langevin_step_size: float = 0.05,
         projection_steps: int = 1,
         drift_critic: str = "min",
+        drift_precision: str = "float32",
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -149,6 +157,7 @@ class WPG(OffPolicyAlgorithm):
             langevin_step_size=langevin_step_size,
             projection_steps=projection_steps,
             drift_critic=drift_critic,
+            drift_precision=drift_precision,
         )
         if policy_kwargs is not None and policy_kwargs.get("use_sde", False):
             raise ValueError("WPG does not support gSDE: policy_kwargs['use_sde'] must be False.")
@@ -196,6 +205,7 @@ class WPG(OffPolicyAlgorithm):
         self.langevin_step_size = langevin_step_size
         self.projection_steps = projection_steps
         self.drift_critic = drift_critic
+        self.drift_precision = drift_precision
 
         if _init_setup_model:
             self._setup_model()
@@ -317,13 +327,14 @@ class WPG(OffPolicyAlgorithm):
     def _drift(self, features: th.Tensor, particles: th.Tensor, temperature: float) -> tuple[th.Tensor, th.Tensor]:
         """``squashed_drift`` at the particles, with ``grad_a Q(s, tanh u)`` from ``min_q_and_action_gradient``.
 
-        ``Q`` is ``min_i Q_i`` or ``Q_1`` (``drift_critic``). ``features`` are the critic's features of
-        the batch's states (``[batch, features_dim]``, computed once for all particles); returns the
-        drift (shaped like the particles, ``[n_particles, batch, action_dim]``) and ``Q`` at the
+        ``Q`` is ``min_i Q_i`` or ``Q_1`` (``drift_critic``), computed in ``drift_precision``. ``features``
+        are the critic's features of the batch's states (``[batch, features_dim]``, computed once for all
+        particles); returns the drift (shaped like the particles, ``[n_particles, batch, action_dim]``) and ``Q`` at the
         particles (``[n_particles, batch]``), both detached.
         """
         q_networks = self.critic.q_networks if self.drift_critic == "min" else self.critic.q_networks[:1]
-        q_values, action_gradient = min_q_and_action_gradient(q_networks, features, th.tanh(particles))
+        precision = DRIFT_PRECISIONS[self.drift_precision]
+        q_values, action_gradient = min_q_and_action_gradient(q_networks, features, th.tanh(particles), precision)
         return squashed_drift(particles, action_gradient, temperature), q_values
 
     def learn(
@@ -388,6 +399,8 @@ def validate_hyperparameters(**values: Any) -> None:
     check_integer("projection_steps", values["projection_steps"], 1)
     if values["drift_critic"] not in DRIFT_CRITICS:
         raise ValueError(f"`drift_critic` must be one of {DRIFT_CRITICS}, got {values['drift_critic']!r}.")
+    if values["drift_precision"] not in DRIFT_PRECISIONS:
+        raise ValueError(f"`drift_precision` must be one of {tuple(DRIFT_PRECISIONS)}, got {values['drift_precision']!r}.")
 
 
 def _is_positive_number(text: str) -> bool:
