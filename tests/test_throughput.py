@@ -47,3 +47,25 @@ def test_entry_throughput_ratios_are_per_round_then_the_median():
             dict(algo="ppo", round=1, steps_per_second=50.0), dict(algo="wpo", round=1, steps_per_second=45.0),
             dict(algo="ppo", round=2, steps_per_second=200.0), dict(algo="wpo", round=2, steps_per_second=100.0)]
     assert ratios_to_baseline(rows, "ppo") == {"ppo": 1.0, "wpo": pytest.approx(0.8)}
+
+
+def test_entry_throughput_writes_each_round_as_it_finishes(tmp_path, monkeypatch):
+    """A run stopped in its second measurement keeps the first one's row."""
+    import csv
+    import sys
+
+    from sb3_wasserstein.benchmarks import entry_throughput
+
+    speeds = iter([123.4])
+
+    def measured_then_stopped(*args, **kwargs):
+        return next(speeds)  # StopIteration at the second call, as if the run were stopped there
+
+    monkeypatch.setattr(entry_throughput, "steps_per_second", measured_then_stopped)
+    output = tmp_path / "throughput.csv"
+    monkeypatch.setattr(sys, "argv", ["entry_throughput", "zoo_configs/offpolicy.yml", "--env", "Pendulum-v1",
+                                      "--output", str(output)])
+    with pytest.raises(StopIteration):
+        entry_throughput.main()
+    rows = list(csv.DictReader(output.open()))
+    assert [(row["algo"], row["round"], row["steps_per_second"]) for row in rows] == [("wpg", "0", "123.4")]

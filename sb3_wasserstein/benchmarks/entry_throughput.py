@@ -83,17 +83,18 @@ def main() -> None:
                          f"including the baseline {suite['speed_baseline']!r}; got {args.env!r}, {algos}")
     th.set_num_threads(1)
     rows = []
-    for round_ in range(args.rounds):
-        for algo in algos:
-            speed = steps_per_second(algo, suite["algorithms"][algo]["conf_file"], args.env, args.steps, args.warmup)
-            rows.append(dict(env=args.env, algo=algo, round=round_, warmup=args.warmup, steps=args.steps,
-                             steps_per_second=round(speed, 1), torch=th.__version__, machine=machine_name()))
-            print(f"round {round_} {algo}: {speed:.1f} steps/s", flush=True)
     output = Path(args.output or f"docs/throughput_{suite['suite']}_{args.env}.csv")
-    with output.open("w", newline="") as file:
+    with output.open("w", newline="") as file:  # row by row: a stopped run keeps the rounds it finished
         writer = csv.DictWriter(file, fieldnames=FIELDS)
         writer.writeheader()
-        writer.writerows(rows)
+        for round_ in range(args.rounds):
+            for algo in algos:
+                speed = steps_per_second(algo, suite["algorithms"][algo]["conf_file"], args.env, args.steps, args.warmup)
+                rows.append(dict(env=args.env, algo=algo, round=round_, warmup=args.warmup, steps=args.steps,
+                                 steps_per_second=round(speed, 1), torch=th.__version__, machine=machine_name()))
+                writer.writerow(rows[-1])
+                file.flush()
+                print(f"round {round_} {algo}: {speed:.1f} steps/s", flush=True)
     for algo, ratio in ratios_to_baseline(rows, suite["speed_baseline"]).items():
         median = np.median([row["steps_per_second"] for row in rows if row["algo"] == algo])
         print(f"{algo}: {median:.1f} steps/s, {ratio:.2f}x {suite['speed_baseline']}")

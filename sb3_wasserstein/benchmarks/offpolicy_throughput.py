@@ -74,6 +74,8 @@ def main() -> None:
     parser.add_argument("--also-particles", type=int, default=None,
                         help="also time the Langevin update with this many particles")
     parser.add_argument("--first-critic", action="store_true", help="also time the Langevin update with drift_critic='first'")
+    parser.add_argument("--bfloat16-drift", action="store_true",
+                        help="also time the Langevin update with drift_precision='bfloat16'")
     parser.add_argument("--profile", type=int, default=0, help="print this many functions of a cProfile of each run")
     parser.add_argument("--output", default="docs/wpg_throughput.csv")
     arguments = parser.parse_args()
@@ -86,6 +88,8 @@ def main() -> None:
         variants[f"WPG-langevin-n{arguments.also_particles}"] = dict(n_particles=arguments.also_particles)
     if arguments.first_critic:
         variants["WPG-langevin-first-critic"] = dict(drift_critic="first")
+    if arguments.bfloat16_drift:
+        variants["WPG-langevin-bfloat16-drift"] = dict(drift_precision="bfloat16")
     rows = []
     for repeat in range(arguments.repeats):
         for name, kwargs in variants.items():
