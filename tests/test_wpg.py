@@ -248,6 +248,19 @@ def test_bfloat16_drift_agrees_with_float32_to_a_percent():
     assert (gradient_bf16 - gradient).norm() < 0.1 * gradient.norm()
 
 
+def test_drift_precision_reaches_the_drift():
+    """``drift_precision='bfloat16'`` changes the model's drift (a little); the default computes it in float32."""
+    model = WPG("MlpPolicy", "Pendulum-v1", seed=0, policy_kwargs=dict(net_arch=[256, 256]))
+    obs = th.as_tensor(observations(8))
+    features = model.critic.extract_features(obs, model.critic.features_extractor)
+    particles = th.randn(4, 8, 1)
+    drift, q_values = model._drift(features, particles, temperature=0.2)
+    model.drift_precision = "bfloat16"
+    drift_bf16, q_bf16 = model._drift(features, particles, temperature=0.2)
+    assert not th.equal(drift_bf16, drift) and drift_bf16.dtype == th.float32
+    th.testing.assert_close(q_bf16, q_values, rtol=0.01, atol=0.01)
+
+
 def test_default_critics_take_the_hand_back_propagation():
     """SB3's default critic (Linear/ReLU) is recognised, so WPG's drift skips autograd; other activations are not."""
     from sb3_wasserstein.wpg.critic_gradient import _is_relu_mlp

@@ -48,7 +48,7 @@ def min_q_and_action_gradient(
     Networks of other shapes go through autograd. ``features`` are the critics' features of the states, ``[batch, f]``;
     both results are detached and of the dtype of ``actions``.
 
-    ``precision``: ``None`` computes in float32; ``torch.bfloat16`` runs the products of the hidden layers
+    ``precision``: ``None`` computes in the networks' dtype; ``torch.bfloat16`` runs the products of the hidden layers
     (those between the first and the output layer, most of the work) in bfloat16, the rest in float32:
     several times faster on hardware with native bfloat16 (AVX512-BF16 or AMX CPUs, recent GPUs), slower
     elsewhere. The values agree with float32's to about 0.1%, most gradients to 1%; a gradient differs more
