@@ -226,7 +226,8 @@ def test_min_q_and_action_gradient_matches_autograd(n_critics, activation):
 
 def test_bfloat16_drift_agrees_with_float32_to_a_percent():
     """``precision=bfloat16`` computes the hidden layers in bfloat16 (so the results are not float32's): the values within
-    1%, most gradients within 1%, all of them within 10% in norm (a ReLU switching between the precisions moves a few)."""
+    1%, the median gradient within 1%, all gradients together within 10% in norm (a ReLU switching between the
+    precisions moves a few by more)."""
     from stable_baselines3.common.torch_layers import create_mlp
 
     from sb3_wasserstein.wpg.critic_gradient import min_q_and_action_gradient
@@ -251,6 +252,7 @@ def test_bfloat16_drift_agrees_with_float32_to_a_percent():
 def test_drift_precision_reaches_the_drift():
     """``drift_precision='bfloat16'`` changes the model's drift (a little); the default computes it in float32."""
     model = WPG("MlpPolicy", "Pendulum-v1", seed=0, policy_kwargs=dict(net_arch=[256, 256]))
+    assert model.drift_precision == "float32"
     obs = th.as_tensor(observations(8))
     features = model.critic.extract_features(obs, model.critic.features_extractor)
     particles = th.randn(4, 8, 1)

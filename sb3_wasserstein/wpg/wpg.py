@@ -39,7 +39,7 @@ DRIFT_CRITICS = ("min", "first")
 actor); ``first``, the first critic alone (as TD3's actor), half the critic passes of the drift."""
 
 DRIFT_PRECISIONS = {"float32": None, "bfloat16": th.bfloat16}
-"""The precision of the drift's matrix products (the critics at ``n_particles x batch`` actions): ``float32``,
+"""The precision of the drift's hidden-layer products (the critics at ``n_particles x batch`` actions): ``float32``,
 that of the networks; ``bfloat16``, several times faster on hardware with native bfloat16, most gradients within 1%."""
 
 
