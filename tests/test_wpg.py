@@ -265,10 +265,17 @@ def test_drift_precision_reaches_the_drift():
 
 def test_default_critics_take_the_hand_back_propagation():
     """SB3's default critic (Linear/ReLU) is recognised, so WPG's drift skips autograd; other activations are not."""
-    from sb3_wasserstein.wpg.critic_gradient import _is_relu_mlp
+    from sb3_wasserstein.wpg.critic_gradient import is_relu_mlp
 
     model = WPG("MlpPolicy", "Pendulum-v1", seed=0, **SMALL)
-    assert all(_is_relu_mlp(q_network) for q_network in model.critic.q_networks)
+    assert all(is_relu_mlp(q_network) for q_network in model.critic.q_networks)
     tanh_kwargs = {**SMALL, "policy_kwargs": {"net_arch": [32, 32], "activation_fn": th.nn.Tanh}}
     tanh_model = WPG("MlpPolicy", "Pendulum-v1", seed=0, **tanh_kwargs)
-    assert not any(_is_relu_mlp(q_network) for q_network in tanh_model.critic.q_networks)
+    assert not any(is_relu_mlp(q_network) for q_network in tanh_model.critic.q_networks)
+
+
+def test_bfloat16_drift_refuses_critics_that_are_not_relu_networks():
+    """The bfloat16 drift exists only on the hand back-propagation of ReLU critics: asked of others, WPG says so."""
+    tanh_kwargs = {**SMALL, "policy_kwargs": {"net_arch": [32, 32], "activation_fn": th.nn.Tanh}}
+    with pytest.raises(ValueError, match="drift_precision='bfloat16'.*ReLU"):
+        WPG("MlpPolicy", "Pendulum-v1", drift_precision="bfloat16", **tanh_kwargs)

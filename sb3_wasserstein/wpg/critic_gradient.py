@@ -53,9 +53,9 @@ def min_q_and_action_gradient(
     several times faster on hardware with native bfloat16 (AVX512-BF16 or AMX CPUs, recent GPUs), slower
     elsewhere. The values agree with float32's to about 0.1%, most gradients to 1%; a gradient differs more
     where a ReLU's sign or the attaining network (two networks that close) differs between the precisions.
-    Networks that are not ReLU networks ignore it.
+    Networks that are not ReLU networks go through autograd in their own dtype (``WPG`` refuses ``bfloat16`` for them).
     """
-    if not all(_is_relu_mlp(q_network) for q_network in q_networks):
+    if not all(is_relu_mlp(q_network) for q_network in q_networks):
         return _autograd_min_q_and_action_gradient(q_networks, features, actions)
 
     action_dim = actions.shape[-1]
@@ -115,7 +115,7 @@ def _autograd_min_q_and_action_gradient(
     return q_values.detach(), action_gradient
 
 
-def _is_relu_mlp(q_network: th.nn.Module) -> bool:
+def is_relu_mlp(q_network: th.nn.Module) -> bool:
     """Whether the network is a ``Sequential`` of ``Linear`` and ``ReLU`` modules, from a ``Linear`` to a one-output one."""
     if not isinstance(q_network, th.nn.Sequential) or len(q_network) == 0:
         return False

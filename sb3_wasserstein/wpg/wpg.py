@@ -25,7 +25,7 @@ from sb3_wasserstein.common.projection import (
     squashed_gaussian_log_prob,
 )
 from sb3_wasserstein.common.validation import check_integer, check_real
-from sb3_wasserstein.wpg.critic_gradient import min_q_and_action_gradient
+from sb3_wasserstein.wpg.critic_gradient import is_relu_mlp, min_q_and_action_gradient
 from sb3_wasserstein.wpg.policies import MlpPolicy, MultiInputPolicy, WPGActor, WPGPolicy
 
 SelfWPG = TypeVar("SelfWPG", bound="WPG")
@@ -85,7 +85,7 @@ class WPG(OffPolicyAlgorithm):
         or ``"first"`` (the first critic alone, as TD3's actor: half the drift's critic passes)
     :param drift_precision: the precision of the drift's hidden-layer products: ``"float32"`` or ``"bfloat16"``
         (most gradients within 1% of float32's; several times faster on CPUs with AVX512-BF16 or AMX and on
-        recent GPUs, slower elsewhere)
+        recent GPUs, slower elsewhere; ``"bfloat16"`` needs ReLU critics, SB3's default)
     :param stats_window_size: window size for the rollout logging, in episodes
     :param tensorboard_log: the log location for tensorboard (if None, no logging)
     :param policy_kwargs: additional arguments for the policy on creation (as SAC's, without gSDE)
@@ -213,6 +213,11 @@ class WPG(OffPolicyAlgorithm):
     def _setup_model(self) -> None:
         super()._setup_model()
         self._create_aliases()
+        if self.drift_precision != "float32" and not all(is_relu_mlp(q_net) for q_net in self.critic.q_networks):
+            raise ValueError(
+                f"`drift_precision={self.drift_precision!r}` needs ReLU critics (Linear and ReLU layers only), and this "
+                "policy's are not: use drift_precision='float32' or policy_kwargs=dict(activation_fn=nn.ReLU)."
+            )
         self.batch_norm_stats = get_parameters_by_name(self.critic, ["running_"])
         self.batch_norm_stats_target = get_parameters_by_name(self.critic_target, ["running_"])
         if self.target_entropy == "auto":
