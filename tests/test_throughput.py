@@ -49,6 +49,15 @@ def test_wpg_entries_set_the_drift_precision_per_env(tmp_path):
     assert (hopper.drift_precision, cheetah.drift_precision) == ("bfloat16", "float32")
 
 
+def test_wpo_hopper_entry_stops_its_projection_at_trpos_kl_bound(tmp_path):
+    """SB3's early stop fires at 1.5 x ``target_kl``: WPO's Hopper-v5 entry sets it so that this is TRPO's own bound."""
+    from sb3_wasserstein.benchmarks.entry_throughput import build_model
+
+    wpo = build_model("wpo", "hyperparams/wpo.yml", "Hopper-v5", seed=0, log_folder=str(tmp_path / "wpo"))
+    trpo = build_model("trpo", "zoo_configs/baselines/trpo.py", "Hopper-v5", seed=0, log_folder=str(tmp_path / "trpo"))
+    assert 1.5 * wpo.target_kl == pytest.approx(trpo.target_kl, rel=0.01)
+
+
 def test_entry_throughput_ratios_are_per_round_then_the_median():
     from sb3_wasserstein.benchmarks.entry_throughput import ratios_to_baseline
 
