@@ -49,13 +49,14 @@ def test_wpg_entries_set_the_drift_precision_per_env(tmp_path):
     assert (hopper.drift_precision, cheetah.drift_precision) == ("bfloat16", "float32")
 
 
-def test_wpo_hopper_entry_stops_its_projection_at_trpos_kl_bound(tmp_path):
-    """SB3's early stop fires at 1.5 x ``target_kl``: WPO's Hopper-v5 entry sets it so that this is TRPO's own bound."""
+@pytest.mark.parametrize("algo", ["wpo", "spo"])
+def test_hopper_entries_stop_the_projection_at_trpos_kl_bound(algo, tmp_path):
+    """SB3's early stop fires at 1.5 x ``target_kl``: the Hopper-v5 entries set it so that this is TRPO's own bound."""
     from sb3_wasserstein.benchmarks.entry_throughput import build_model
 
-    wpo = build_model("wpo", "hyperparams/wpo.yml", "Hopper-v5", seed=0, log_folder=str(tmp_path / "wpo"))
+    ours = build_model(algo, f"hyperparams/{algo}.yml", "Hopper-v5", seed=0, log_folder=str(tmp_path / algo))
     trpo = build_model("trpo", "zoo_configs/baselines/trpo.py", "Hopper-v5", seed=0, log_folder=str(tmp_path / "trpo"))
-    assert 1.5 * wpo.target_kl == pytest.approx(trpo.target_kl, rel=0.01)
+    assert 1.5 * ours.target_kl == pytest.approx(trpo.target_kl, rel=0.01)
 
 
 def test_entry_throughput_ratios_are_per_round_then_the_median():
