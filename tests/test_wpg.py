@@ -13,6 +13,8 @@ from sb3_wasserstein import WPG
 th.set_num_threads(1)
 
 SMALL = dict(learning_starts=50, batch_size=32, policy_kwargs=dict(net_arch=[32, 32]))
+TANH_CRITICS = {**SMALL, "policy_kwargs": {"net_arch": [32, 32], "activation_fn": th.nn.Tanh}}
+"""``SMALL`` with Tanh critics, which the drift's hand back-propagation does not take."""
 
 
 def observations(n=8):
@@ -269,13 +271,11 @@ def test_default_critics_take_the_hand_back_propagation():
 
     model = WPG("MlpPolicy", "Pendulum-v1", seed=0, **SMALL)
     assert all(is_relu_mlp(q_network) for q_network in model.critic.q_networks)
-    tanh_kwargs = {**SMALL, "policy_kwargs": {"net_arch": [32, 32], "activation_fn": th.nn.Tanh}}
-    tanh_model = WPG("MlpPolicy", "Pendulum-v1", seed=0, **tanh_kwargs)
+    tanh_model = WPG("MlpPolicy", "Pendulum-v1", seed=0, **TANH_CRITICS)
     assert not any(is_relu_mlp(q_network) for q_network in tanh_model.critic.q_networks)
 
 
 def test_bfloat16_drift_refuses_critics_that_are_not_relu_networks():
     """The bfloat16 drift exists only on the hand back-propagation of ReLU critics: asked of others, WPG says so."""
-    tanh_kwargs = {**SMALL, "policy_kwargs": {"net_arch": [32, 32], "activation_fn": th.nn.Tanh}}
     with pytest.raises(ValueError, match="drift_precision='bfloat16'.*ReLU"):
-        WPG("MlpPolicy", "Pendulum-v1", drift_precision="bfloat16", **tanh_kwargs)
+        WPG("MlpPolicy", "Pendulum-v1", drift_precision="bfloat16", **TANH_CRITICS)
