@@ -279,3 +279,7 @@ def test_bfloat16_drift_refuses_critics_that_are_not_relu_networks():
     """The bfloat16 drift exists only on the hand back-propagation of ReLU critics: asked of others, WPG says so."""
     with pytest.raises(ValueError, match="drift_precision='bfloat16'.*ReLU"):
         WPG("MlpPolicy", "Pendulum-v1", drift_precision="bfloat16", **TANH_CRITICS)
+    model = WPG("MlpPolicy", "Pendulum-v1", seed=0, **{**TANH_CRITICS, "learning_starts": 0})
+    model.drift_precision = "bfloat16"  # assigned after construction: refused at the first drift
+    with pytest.raises(ValueError, match="drift_precision='bfloat16'.*ReLU"):
+        model.learn(2)

@@ -213,11 +213,8 @@ class WPG(OffPolicyAlgorithm):
     def _setup_model(self) -> None:
         super()._setup_model()
         self._create_aliases()
-        if self.drift_precision != "float32" and not all(is_relu_mlp(q_net) for q_net in self.critic.q_networks):
-            raise ValueError(
-                f"`drift_precision={self.drift_precision!r}` needs ReLU critics (Linear and ReLU layers only), and this "
-                "policy's are not: use drift_precision='float32' or policy_kwargs=dict(activation_fn=nn.ReLU)."
-            )
+        self._relu_critics = all(is_relu_mlp(q_net) for q_net in self.critic.q_networks)
+        self._check_drift_precision()
         self.batch_norm_stats = get_parameters_by_name(self.critic, ["running_"])
         self.batch_norm_stats_target = get_parameters_by_name(self.critic_target, ["running_"])
         if self.target_entropy == "auto":
@@ -329,6 +326,17 @@ class WPG(OffPolicyAlgorithm):
         for key, values in logs.items():
             self.logger.record(f"train/{key}", np.mean(values))
 
+    def _check_drift_precision(self) -> None:
+        """Refuse a ``drift_precision`` other than float32 for critics that are not ReLU networks.
+
+        Run at construction and before each drift, so that a value assigned after construction is checked too.
+        """
+        if self.drift_precision != "float32" and not self._relu_critics:
+            raise ValueError(
+                f"`drift_precision={self.drift_precision!r}` needs ReLU critics (Linear and ReLU layers only), and this "
+                "policy's are not: use drift_precision='float32' or policy_kwargs=dict(activation_fn=nn.ReLU)."
+            )
+
     def _drift(self, features: th.Tensor, particles: th.Tensor, temperature: float) -> tuple[th.Tensor, th.Tensor]:
         """``squashed_drift`` at the particles, with ``grad_a Q(s, tanh u)`` from ``min_q_and_action_gradient``.
 
@@ -337,6 +345,7 @@ class WPG(OffPolicyAlgorithm):
         particles); returns the drift (shaped like the particles, ``[n_particles, batch, action_dim]``) and ``Q`` at the
         particles (``[n_particles, batch]``), both detached.
         """
+        self._check_drift_precision()
         q_networks = self.critic.q_networks if self.drift_critic == "min" else self.critic.q_networks[:1]
         precision = DRIFT_PRECISIONS[self.drift_precision]
         q_values, action_gradient = min_q_and_action_gradient(q_networks, features, th.tanh(particles), precision)
