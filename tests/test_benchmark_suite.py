@@ -24,6 +24,7 @@ from sb3_wasserstein.benchmarks.suite import (
     machine_name,
     main,
     markdown_table,
+    suite_cells,
 )
 
 
@@ -42,6 +43,15 @@ def test_late_mean_averages_the_evaluations_of_the_last_tenth_of_the_steps():
     returns[-1] = 1900.0  # a dip of 1100 at the last evaluation moves the late mean by 100
     assert late_mean(steps, returns) == pytest.approx((10 * 3000.0 + 1900.0) / 11)
     assert late_mean(np.array([200, 400]), np.array([10.0, 30.0])) == 30.0  # a short run: the last evaluation
+
+
+def test_an_env_may_list_its_own_seeds():
+    suite = dict(seeds=[0, 1], algorithms={"wpo": {}, "ppo": {}},
+                 envs={"CartPole-v1": {}, "Hopper-v5": {"seeds": [0, 1, 2]}})
+    cells = suite_cells(suite)
+    assert sorted({cell.seed for cell in cells if cell.env == "CartPole-v1"}) == [0, 1]
+    assert sorted({cell.seed for cell in cells if cell.env == "Hopper-v5"}) == [0, 1, 2]
+    assert len(cells) == 2 * (2 + 3)
 
 
 def test_suite_runs_then_skips_then_aggregates(tmp_path, monkeypatch, capsys):

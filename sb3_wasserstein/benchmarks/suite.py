@@ -49,6 +49,16 @@ class Cell(NamedTuple):
     seed: int
 
 
+def suite_cells(suite: dict) -> list[Cell]:
+    """Every (env, algorithm, seed) cell of the suite: the suite's ``seeds``, or an env's own ``seeds`` where it lists them."""
+    return [
+        Cell(env, algo, seed)
+        for env, settings in suite["envs"].items()
+        for seed in settings.get("seeds", suite["seeds"])
+        for algo in suite["algorithms"]
+    ]
+
+
 def run_folder(suite: dict, cell: Cell) -> Path:
     """rl-zoo3's run folder of one cell (the first run id, as each seed has its own log folder)."""
     return Path(suite["log_folder"]) / f"seed{cell.seed}" / cell.algo / f"{cell.env}_1"
@@ -313,7 +323,7 @@ def main() -> None:
     for name in args.envs or []:
         if name not in suite["envs"]:
             parser.error(f"--envs: {name!r} is not in {args.suite} (has {sorted(suite['envs'])})")
-    every_cell = [Cell(env, algo, seed) for env in suite["envs"] for seed in suite["seeds"] for algo in suite["algorithms"]]
+    every_cell = suite_cells(suite)
     cells = [
         cell
         for cell in every_cell
