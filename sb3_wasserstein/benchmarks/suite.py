@@ -3,6 +3,7 @@
     python -m sb3_wasserstein.benchmarks.suite zoo_configs/onpolicy.yml --envs CartPole-v1 Pendulum-v1 --workers 2
     python -m sb3_wasserstein.benchmarks.suite zoo_configs/onpolicy.yml --aggregate-only
 
+The seeds are the suite's ``seeds``, or an env's own ``seeds`` where it lists them.
 Every (env, algorithm, seed) cell is one ``python -m sb3_wasserstein.zoo train`` process, in its own
 log folder ``<log_folder>/seed<seed>/``; ``--workers`` of them run at once (one torch thread each).
 Each finished run appends a row (wall time, env steps per second, the machine's CPU and the day the run started, as
