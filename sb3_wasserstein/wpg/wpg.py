@@ -213,7 +213,6 @@ class WPG(OffPolicyAlgorithm):
     def _setup_model(self) -> None:
         super()._setup_model()
         self._create_aliases()
-        self._relu_critics = all(is_relu_mlp(q_net) for q_net in self.critic.q_networks)
         self._check_drift_precision()
         self.batch_norm_stats = get_parameters_by_name(self.critic, ["running_"])
         self.batch_norm_stats_target = get_parameters_by_name(self.critic_target, ["running_"])
@@ -331,7 +330,7 @@ class WPG(OffPolicyAlgorithm):
 
         Run at construction and before each drift, so that a value assigned after construction is checked too.
         """
-        if self.drift_precision != "float32" and not self._relu_critics:
+        if self.drift_precision != "float32" and not all(is_relu_mlp(q_net) for q_net in self.critic.q_networks):
             raise ValueError(
                 f"`drift_precision={self.drift_precision!r}` needs ReLU critics (Linear and ReLU layers only), and this "
                 "policy's are not: use drift_precision='float32' or policy_kwargs=dict(activation_fn=nn.ReLU)."
