@@ -283,3 +283,18 @@ def test_bfloat16_drift_refuses_critics_that_are_not_relu_networks():
     model.drift_precision = "bfloat16"  # assigned after construction: refused at the first drift
     with pytest.raises(ValueError, match="drift_precision='bfloat16'.*ReLU"):
         model.learn(2)
+
+
+def test_a_precision_for_networks_that_are_not_relu_networks_raises():
+    """``min_q_and_action_gradient`` runs other networks through autograd in their own dtype only: a ``precision`` for
+    them raises, naming it, rather than being ignored; without one they go through autograd."""
+    from stable_baselines3.common.torch_layers import create_mlp
+
+    from sb3_wasserstein.wpg.critic_gradient import min_q_and_action_gradient
+
+    q_networks = [th.nn.Sequential(*create_mlp(5, 1, [8], th.nn.Tanh))]
+    features, actions = th.randn(4, 3), th.randn(2, 4, 2)
+    with pytest.raises(ValueError, match="precision=torch.bfloat16 needs ReLU networks"):
+        min_q_and_action_gradient(q_networks, features, actions, th.bfloat16)
+    q_values, gradient = min_q_and_action_gradient(q_networks, features, actions)
+    assert q_values.shape == (2, 4) and gradient.shape == (2, 4, 2)

@@ -53,9 +53,13 @@ def min_q_and_action_gradient(
     several times faster on hardware with native bfloat16 (AVX512-BF16 or AMX CPUs, recent GPUs), slower
     elsewhere. The values agree with float32's to about 0.1%, most gradients to 1%; a gradient differs more
     where a ReLU's sign or the attaining network (two networks that close) differs between the precisions.
-    Networks that are not ReLU networks go through autograd in their own dtype (``WPG`` refuses ``bfloat16`` for them).
+    Networks that are not ReLU networks go through autograd, in their own dtype only: a ``precision`` raises for them.
     """
     if not all(is_relu_mlp(q_network) for q_network in q_networks):
+        if precision is not None:
+            raise ValueError(
+                f"precision={precision} needs ReLU networks (Linear and ReLU layers only); these are not: use precision=None."
+            )
         return _autograd_min_q_and_action_gradient(q_networks, features, actions)
 
     action_dim = actions.shape[-1]
