@@ -298,3 +298,43 @@ def test_a_precision_for_networks_that_are_not_relu_networks_raises():
         min_q_and_action_gradient(q_networks, features, actions, th.bfloat16)
     q_values, gradient = min_q_and_action_gradient(q_networks, features, actions)
     assert q_values.shape == (2, 4) and gradient.shape == (2, 4, 2)
+
+
+def test_a_bfloat16_drift_without_native_bfloat16_warns(monkeypatch):
+    """``has_native_bfloat16`` reads a CPU's flags; WPG warns at construction where the bfloat16 drift would be emulated
+    (slow), and not where it is native or for the float32 drift."""
+    import warnings
+
+    from sb3_wasserstein.wpg import critic_gradient, wpg
+
+    cpu = th.device("cpu")
+    for flags, expected in [({"avx2"}, False), ({"avx2", "avx512_bf16"}, True), ({"amx_bf16"}, True), (None, None)]:
+        monkeypatch.setattr(critic_gradient, "_cpu_flags", lambda flags=flags: flags)
+        assert critic_gradient.has_native_bfloat16(cpu) is expected
+
+    monkeypatch.setattr(wpg, "has_native_bfloat16", lambda device: False)
+    with pytest.warns(UserWarning, match="drift_precision='bfloat16' on a device without native bfloat16"):
+        WPG("MlpPolicy", "Pendulum-v1", drift_precision="bfloat16", **SMALL)
+    for native, precision in [(True, "bfloat16"), (False, "float32")]:
+        monkeypatch.setattr(wpg, "has_native_bfloat16", lambda device, native=native: native)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            WPG("MlpPolicy", "Pendulum-v1", drift_precision=precision, **SMALL)
+        assert not [w for w in caught if "native bfloat16" in str(w.message)]
+
+
+def test_auto_drift_precision_is_bfloat16_where_native_on_relu_critics_else_float32(monkeypatch):
+    """``drift_precision='auto'`` trains as ``'bfloat16'`` where the device multiplies in bfloat16 natively (and the
+    critics are ReLU networks), as ``'float32'`` elsewhere, and never raises for other critics."""
+    from sb3_wasserstein.wpg import wpg
+
+    def trained(precision: str, native: bool, **kwargs) -> np.ndarray:
+        monkeypatch.setattr(wpg, "has_native_bfloat16", lambda device: native)
+        model = WPG("MlpPolicy", "Pendulum-v1", seed=0, drift_precision=precision, **{**SMALL, **kwargs}).learn(120)
+        return model.predict(observations(), deterministic=True)[0]
+
+    np.testing.assert_array_equal(trained("auto", native=True), trained("bfloat16", native=True))
+    np.testing.assert_array_equal(trained("auto", native=False), trained("float32", native=False))
+    assert not np.array_equal(trained("bfloat16", native=True), trained("float32", native=True))
+    monkeypatch.setattr(wpg, "has_native_bfloat16", lambda device: True)
+    assert WPG("MlpPolicy", "Pendulum-v1", drift_precision="auto", **TANH_CRITICS)._drift_dtype() is None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch as th
 from torch.nn import functional as F
@@ -130,3 +132,27 @@ def is_relu_mlp(q_network: th.nn.Module) -> bool:
         and modules[-1].out_features == 1
         and all(type(module) in (th.nn.Linear, th.nn.ReLU) for module in modules)
     )
+
+
+def has_native_bfloat16(device: th.device) -> bool | None:
+    """Whether ``device`` multiplies in bfloat16 natively, where ``precision=torch.bfloat16`` pays off.
+
+    A CUDA device by torch's own test; a CPU by its flags (``avx512_bf16`` or ``amx_bf16`` in ``/proc/cpuinfo``:
+    elsewhere torch emulates the products, several times slower than float32's). ``None`` where it cannot tell.
+    """
+    if device.type == "cuda":
+        return th.cuda.is_bf16_supported()
+    flags = _cpu_flags() if device.type == "cpu" else None
+    return None if flags is None else bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+@functools.cache
+def _cpu_flags() -> frozenset[str] | None:
+    """The CPU's feature flags from ``/proc/cpuinfo`` (Linux), else ``None``."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.exists():
+        return None
+    for line in cpuinfo.read_text().splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -25,7 +26,7 @@ from sb3_wasserstein.common.projection import (
     squashed_gaussian_log_prob,
 )
 from sb3_wasserstein.common.validation import check_integer, check_real
-from sb3_wasserstein.wpg.critic_gradient import is_relu_mlp, min_q_and_action_gradient
+from sb3_wasserstein.wpg.critic_gradient import has_native_bfloat16, is_relu_mlp, min_q_and_action_gradient
 from sb3_wasserstein.wpg.policies import MlpPolicy, MultiInputPolicy, WPGActor, WPGPolicy
 
 SelfWPG = TypeVar("SelfWPG", bound="WPG")
@@ -38,9 +39,11 @@ DRIFT_CRITICS = ("min", "first")
 """The soft Q whose action gradient drives the particles: ``min``, the twin critics' minimum (as SAC's
 actor); ``first``, the first critic alone (as TD3's actor), half the critic passes of the drift."""
 
-DRIFT_PRECISIONS = {"float32": None, "bfloat16": th.bfloat16}
+DRIFT_PRECISIONS = ("float32", "bfloat16", "auto")
 """The precision of the drift's hidden-layer products (the critics at ``n_particles x batch`` actions): ``float32``,
-that of the networks; ``bfloat16``, several times faster on hardware with native bfloat16, most gradients within 1%."""
+that of the networks; ``bfloat16``, several times faster on hardware with native bfloat16, most gradients within 1%;
+``auto``, bfloat16 where the device has native bfloat16 products and the critics are ReLU networks, else float32 (as
+SB3's ``device="auto"`` picks CUDA where there is one)."""
 
 
 class WPG(OffPolicyAlgorithm):
@@ -83,9 +86,10 @@ class WPG(OffPolicyAlgorithm):
         per actor update (``"langevin"`` mode)
     :param drift_critic: the soft Q of the drift: ``"min"`` (the twin critics' minimum, as SAC's actor)
         or ``"first"`` (the first critic alone, as TD3's actor: half the drift's critic passes)
-    :param drift_precision: the precision of the drift's hidden-layer products: ``"float32"`` or ``"bfloat16"``
+    :param drift_precision: the precision of the drift's hidden-layer products: ``"float32"``, ``"bfloat16"``
         (most gradients within 1% of float32's; several times faster on CPUs with AVX512-BF16 or AMX and on
-        recent GPUs, slower elsewhere; ``"bfloat16"`` needs ReLU critics, SB3's default)
+        recent GPUs, slower elsewhere, where WPG warns; needs ReLU critics, SB3's default) or ``"auto"``
+        (bfloat16 where it is native and the critics are ReLU networks, else float32)
     :param stats_window_size: window size for the rollout logging, in episodes
     :param tensorboard_log: the log location for tensorboard (if None, no logging)
     :param policy_kwargs: additional arguments for the policy on creation (as SAC's, without gSDE)
@@ -214,6 +218,14 @@ class WPG(OffPolicyAlgorithm):
         super()._setup_model()
         self._create_aliases()
         self._check_drift_precision()
+        if self.drift_precision == "auto" and self.verbose >= 1:
+            print(f"Drift in {'bfloat16' if self._drift_dtype() == th.bfloat16 else 'float32'} (drift_precision='auto')")
+        if self.drift_precision == "bfloat16" and has_native_bfloat16(self.device) is False:
+            warnings.warn(
+                f"drift_precision='bfloat16' on a device without native bfloat16 products ({self.device}; a CPU needs "
+                "AVX512-BF16 or AMX): there the drift runs several times slower than with drift_precision='float32'.",
+                stacklevel=2,
+            )
         self.batch_norm_stats = get_parameters_by_name(self.critic, ["running_"])
         self.batch_norm_stats_target = get_parameters_by_name(self.critic_target, ["running_"])
         if self.target_entropy == "auto":
@@ -326,15 +338,22 @@ class WPG(OffPolicyAlgorithm):
             self.logger.record(f"train/{key}", np.mean(values))
 
     def _check_drift_precision(self) -> None:
-        """Refuse a ``drift_precision`` other than float32 for critics that are not ReLU networks.
+        """Refuse ``drift_precision="bfloat16"`` for critics that are not ReLU networks.
 
         Run at construction and before each drift, so that a value assigned after construction is checked too.
         """
-        if self.drift_precision != "float32" and not all(is_relu_mlp(q_net) for q_net in self.critic.q_networks):
+        if self.drift_precision == "bfloat16" and not all(is_relu_mlp(q_net) for q_net in self.critic.q_networks):
             raise ValueError(
                 f"`drift_precision={self.drift_precision!r}` needs ReLU critics (Linear and ReLU layers only), and this "
                 "policy's are not: use drift_precision='float32' or policy_kwargs=dict(activation_fn=nn.ReLU)."
             )
+
+    def _drift_dtype(self) -> th.dtype | None:
+        """The dtype of the drift's hidden-layer products (``None``: the networks' own) that ``drift_precision`` names."""
+        if self.drift_precision == "auto":
+            relu_critics = all(is_relu_mlp(q_net) for q_net in self.critic.q_networks)
+            return th.bfloat16 if relu_critics and has_native_bfloat16(self.device) else None
+        return th.bfloat16 if self.drift_precision == "bfloat16" else None
 
     def _drift(self, features: th.Tensor, particles: th.Tensor, temperature: float) -> tuple[th.Tensor, th.Tensor]:
         """``squashed_drift`` at the particles, with ``grad_a Q(s, tanh u)`` from ``min_q_and_action_gradient``.
@@ -346,8 +365,7 @@ class WPG(OffPolicyAlgorithm):
         """
         self._check_drift_precision()
         q_networks = self.critic.q_networks if self.drift_critic == "min" else self.critic.q_networks[:1]
-        precision = DRIFT_PRECISIONS[self.drift_precision]
-        q_values, action_gradient = min_q_and_action_gradient(q_networks, features, th.tanh(particles), precision)
+        q_values, action_gradient = min_q_and_action_gradient(q_networks, features, th.tanh(particles), self._drift_dtype())
         return squashed_drift(particles, action_gradient, temperature), q_values
 
     def learn(
@@ -413,7 +431,7 @@ def validate_hyperparameters(**values: Any) -> None:
     if values["drift_critic"] not in DRIFT_CRITICS:
         raise ValueError(f"`drift_critic` must be one of {DRIFT_CRITICS}, got {values['drift_critic']!r}.")
     if values["drift_precision"] not in DRIFT_PRECISIONS:
-        raise ValueError(f"`drift_precision` must be one of {tuple(DRIFT_PRECISIONS)}, got {values['drift_precision']!r}.")
+        raise ValueError(f"`drift_precision` must be one of {DRIFT_PRECISIONS}, got {values['drift_precision']!r}.")
 
 
 def _is_positive_number(text: str) -> bool:
