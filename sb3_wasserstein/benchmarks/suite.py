@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+import torch as th
 import yaml
 
 RUNS_FIELDS = ["env", "algo", "seed", "n_timesteps", "seconds", "steps_per_second", "status", "machine"]
@@ -105,16 +106,19 @@ def train_command(suite: dict, cell: Cell) -> list[str]:
 
 
 def machine_name() -> str:
-    """The CPU model (``model name`` of ``/proc/cpuinfo``), else what ``platform`` knows.
+    """The CPU model (``model name`` of ``/proc/cpuinfo``, else what ``platform`` knows) and the vector instructions
+    torch's kernels use on it, e.g. ``AMD EPYC (AVX2)``: one model name covers CPUs of several generations.
 
     Steps per second compare only between runs on one machine.
     """
+    model = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
         for line in cpuinfo.read_text().splitlines():
             if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{model} ({th.backends.cpu.get_cpu_capability()})"
 
 
 def append_run_row(runs_csv: Path, row: dict) -> None:
