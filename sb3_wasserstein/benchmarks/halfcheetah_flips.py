@@ -1,0 +1,89 @@
+"""Whether a HalfCheetah-v5 policy's poor deterministic episodes are ones where the cheetah turned over.
+
+    python -m sb3_wasserstein.benchmarks.halfcheetah_flips --algo wpo --seed 3 -n 600000 --every 50000 \\
+        --output docs/halfcheetah_flips_wpo_seed3.csv
+
+Trains ``algo`` from its benchmark entry (built by rl-zoo3's experiment manager, as the suite's ``train`` builds it)
+and every ``--every`` steps runs ``--episodes`` deterministic episodes on a fresh HalfCheetah-v5 (observations
+normalised with the training statistics of that moment). Per episode it records the return, the share of steps with
+the torso upside down (``cos`` of the root's pitch, observation 1, below 0: the hinge is unbounded), the step of
+the first such step (-1: none) and the mean forward speed (observation 8). One CSV row per episode, written as
+each evaluation ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import tempfile
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+from stable_baselines3.common.callbacks import BaseCallback
+
+from sb3_wasserstein.benchmarks.entry_throughput import build_model
+
+CONF_FILES = {"wpo": "hyperparams/wpo.yml", "spo": "hyperparams/spo.yml", "ppo": "zoo_configs/baselines/ppo.py"}
+FIELDS = ["algo", "seed", "timesteps", "episode", "return", "upside_down_share", "first_upside_down_step", "mean_speed"]
+
+
+def roll_out(model, env: gym.Env, episode_seed: int) -> dict:
+    """One deterministic episode of ``model`` on HalfCheetah-v5 ``env``, observations normalised as in training."""
+    observation, _ = env.reset(seed=episode_seed)
+    total, pitches, speeds, done = 0.0, [], [], False
+    while not done:
+        pitches.append(observation[1])
+        speeds.append(observation[8])
+        action, _ = model.predict(model.get_env().normalize_obs(observation), deterministic=True)
+        observation, reward, terminated, truncated, _ = env.step(action)
+        total += float(reward)
+        done = terminated or truncated
+    upside_down = np.cos(np.array(pitches)) < 0
+    first = int(np.argmax(upside_down)) if upside_down.any() else -1
+    return {"return": round(total, 1), "upside_down_share": round(float(upside_down.mean()), 3),
+            "first_upside_down_step": first, "mean_speed": round(float(np.mean(speeds)), 2)}
+
+
+class FlipCheck(BaseCallback):
+    """Every ``every`` steps, ``episodes`` deterministic episodes, each appended to ``output`` as a row."""
+
+    def __init__(self, algo: str, seed: int, every: int, episodes: int, output: Path):
+        super().__init__()
+        self.algo, self.seed, self.every, self.episodes, self.output = algo, seed, every, episodes, output
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps % self.every == 0:
+            with self.output.open("a", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=FIELDS)
+                env = gym.make("HalfCheetah-v5")
+                for episode in range(self.episodes):
+                    row = roll_out(self.model, env, episode_seed=10_000 + episode)
+                    writer.writerow(dict(algo=self.algo, seed=self.seed, timesteps=self.num_timesteps, episode=episode,
+                                         **row))
+            returns = np.loadtxt(self.output, delimiter=",", skiprows=1, usecols=4)[-self.episodes:]
+            print(f"{self.num_timesteps}: mean return {returns.mean():.1f} +- {returns.std():.1f}", flush=True)
+        return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--algo", choices=sorted(CONF_FILES), required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("-n", "--n-timesteps", type=int, default=1_000_000)
+    parser.add_argument("--every", type=int, default=50_000)
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--output", type=Path, required=True)
+    args = parser.parse_args()
+    th.set_num_threads(1)
+    if not args.output.exists():
+        with args.output.open("w", newline="") as handle:
+            csv.DictWriter(handle, fieldnames=FIELDS).writeheader()
+    with tempfile.TemporaryDirectory() as log_folder:
+        model = build_model(args.algo, CONF_FILES[args.algo], "HalfCheetah-v5", args.seed, log_folder)
+        model.learn(args.n_timesteps, callback=FlipCheck(args.algo, args.seed, args.every, args.episodes, args.output))
+
+
+if __name__ == "__main__":
+    main()
