@@ -224,7 +224,7 @@ class WPG(OffPolicyAlgorithm):
             warnings.warn(
                 f"drift_precision='bfloat16' on a device without native bfloat16 products ({self.device}; a CPU needs "
                 "AVX512-BF16 or AMX): there the drift runs several times slower than with drift_precision='float32'.",
-                stacklevel=2,
+                stacklevel=3,  # the line that built or loaded the model
             )
         self.batch_norm_stats = get_parameters_by_name(self.critic, ["running_"])
         self.batch_norm_stats_target = get_parameters_by_name(self.critic_target, ["running_"])
