@@ -1,7 +1,7 @@
 """Whether a HalfCheetah-v5 policy's poor deterministic episodes are ones where the cheetah turned over.
 
     python -m sb3_wasserstein.benchmarks.halfcheetah_flips --algo wpo --seed 3 -n 600000 --every 50000 \\
-        --output docs/halfcheetah_flips_wpo_seed3.csv
+        --output docs/halfcheetah_flips.csv
 
 Trains ``algo`` from its benchmark entry (built by rl-zoo3's experiment manager, as the suite's ``train`` builds it)
 and every ``--every`` steps runs ``--episodes`` deterministic episodes on a fresh HalfCheetah-v5 (observations
@@ -52,18 +52,21 @@ class FlipCheck(BaseCallback):
     def __init__(self, algo: str, seed: int, every: int, episodes: int, output: Path):
         super().__init__()
         self.algo, self.seed, self.every, self.episodes, self.output = algo, seed, every, episodes, output
+        self.next_check = every
 
     def _on_step(self) -> bool:
-        if self.num_timesteps % self.every == 0:
+        if self.num_timesteps >= self.next_check:  # with several envs the step count moves by more than one
+            self.next_check += self.every
+            env = gym.make("HalfCheetah-v5")
+            rows = [roll_out(self.model, env, episode_seed=10_000 + episode) for episode in range(self.episodes)]
+            env.close()
             with self.output.open("a", newline="") as handle:
                 writer = csv.DictWriter(handle, fieldnames=FIELDS)
-                env = gym.make("HalfCheetah-v5")
-                for episode in range(self.episodes):
-                    row = roll_out(self.model, env, episode_seed=10_000 + episode)
+                for episode, row in enumerate(rows):
                     writer.writerow(dict(algo=self.algo, seed=self.seed, timesteps=self.num_timesteps, episode=episode,
                                          **row))
-            returns = np.loadtxt(self.output, delimiter=",", skiprows=1, usecols=4)[-self.episodes:]
-            print(f"{self.num_timesteps}: mean return {returns.mean():.1f} +- {returns.std():.1f}", flush=True)
+            returns = [row["return"] for row in rows]
+            print(f"{self.num_timesteps}: mean return {np.mean(returns):.1f} +- {np.std(returns):.1f}", flush=True)
         return True
 
 
