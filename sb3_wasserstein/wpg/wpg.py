@@ -217,9 +217,9 @@ class WPG(OffPolicyAlgorithm):
     def _setup_model(self) -> None:
         super()._setup_model()
         self._create_aliases()
-        self._check_drift_precision()
+        drift_dtype = self._drift_dtype()  # raises here, before training, for bfloat16 with critics it cannot take
         if self.drift_precision == "auto" and self.verbose >= 1:
-            print(f"Drift in {'bfloat16' if self._drift_dtype() == th.bfloat16 else 'float32'} (drift_precision='auto')")
+            print(f"Drift in {'bfloat16' if drift_dtype == th.bfloat16 else 'float32'} (drift_precision='auto')")
         if self.drift_precision == "bfloat16" and has_native_bfloat16(self.device) is False:
             warnings.warn(
                 f"drift_precision='bfloat16' on a device without native bfloat16 products ({self.device}; a CPU needs "
@@ -337,23 +337,23 @@ class WPG(OffPolicyAlgorithm):
         for key, values in logs.items():
             self.logger.record(f"train/{key}", np.mean(values))
 
-    def _check_drift_precision(self) -> None:
-        """Refuse ``drift_precision="bfloat16"`` for critics that are not ReLU networks.
+    def _drift_dtype(self) -> th.dtype | None:
+        """The dtype of the drift's hidden-layer products (``None``: the networks' own) that ``drift_precision`` names.
 
-        Run at construction and before each drift, so that a value assigned after construction is checked too.
+        Refuses ``"bfloat16"`` for critics that are not ReLU networks. Called at construction and at each drift, so
+        that a value assigned after construction is checked too.
         """
-        if self.drift_precision == "bfloat16" and not all(is_relu_mlp(q_net) for q_net in self.critic.q_networks):
+        if self.drift_precision == "float32":
+            return None
+        relu_critics = all(is_relu_mlp(q_net) for q_net in self.critic.q_networks)
+        if self.drift_precision == "auto":
+            return th.bfloat16 if relu_critics and has_native_bfloat16(self.device) else None
+        if not relu_critics:
             raise ValueError(
                 f"`drift_precision={self.drift_precision!r}` needs ReLU critics (Linear and ReLU layers only), and this "
                 "policy's are not: use drift_precision='float32' or policy_kwargs=dict(activation_fn=nn.ReLU)."
             )
-
-    def _drift_dtype(self) -> th.dtype | None:
-        """The dtype of the drift's hidden-layer products (``None``: the networks' own) that ``drift_precision`` names."""
-        if self.drift_precision == "auto":
-            relu_critics = all(is_relu_mlp(q_net) for q_net in self.critic.q_networks)
-            return th.bfloat16 if relu_critics and has_native_bfloat16(self.device) else None
-        return th.bfloat16 if self.drift_precision == "bfloat16" else None
+        return th.bfloat16
 
     def _drift(self, features: th.Tensor, particles: th.Tensor, temperature: float) -> tuple[th.Tensor, th.Tensor]:
         """``squashed_drift`` at the particles, with ``grad_a Q(s, tanh u)`` from ``min_q_and_action_gradient``.
@@ -363,7 +363,6 @@ class WPG(OffPolicyAlgorithm):
         particles); returns the drift (shaped like the particles, ``[n_particles, batch, action_dim]``) and ``Q`` at the
         particles (``[n_particles, batch]``), both detached.
         """
-        self._check_drift_precision()
         q_networks = self.critic.q_networks if self.drift_critic == "min" else self.critic.q_networks[:1]
         q_values, action_gradient = min_q_and_action_gradient(q_networks, features, th.tanh(particles), self._drift_dtype())
         return squashed_drift(particles, action_gradient, temperature), q_values
