@@ -5,16 +5,13 @@ from sb3_wasserstein.benchmarks.halfcheetah_flips import roll_out
 
 
 class StandStill:
-    """A model that always outputs zero torques, with observations passed through unnormalised."""
+    """A model that always outputs zero torques, trained without ``VecNormalize``."""
 
     def predict(self, observation, deterministic=True):
         return np.zeros(6, dtype=np.float32), None
 
-    def get_env(self):
-        return self
-
-    def normalize_obs(self, observation):
-        return observation
+    def get_vec_normalize_env(self):
+        return None
 
 
 class StartUpsideDown(gym.Wrapper):
@@ -34,3 +31,25 @@ def test_roll_out_counts_the_steps_spent_upside_down():
     assert upright["upside_down_share"] == 0.0 and upright["first_upside_down_step"] == -1
     assert on_its_back["upside_down_share"] > 0.9 and on_its_back["first_upside_down_step"] == 0
     assert abs(upright["mean_speed"]) < 0.1
+
+
+class Normalizer:
+    """Stands in for ``VecNormalize``: every observation it normalises becomes sevens."""
+
+    def normalize_obs(self, observation):
+        return np.full_like(observation, 7.0)
+
+
+class NormalisedStandStill(StandStill):
+    """``StandStill`` trained with ``VecNormalize``: it must only ever see normalised observations."""
+
+    def predict(self, observation, deterministic=True):
+        assert np.all(observation == 7.0), "roll_out passed an observation that was not normalised"
+        return super().predict(observation, deterministic)
+
+    def get_vec_normalize_env(self):
+        return Normalizer()
+
+
+def test_roll_out_normalises_observations_when_the_model_was_trained_with_vec_normalize():
+    assert roll_out(NormalisedStandStill(), gym.make("HalfCheetah-v5"), episode_seed=0)["first_upside_down_step"] == -1

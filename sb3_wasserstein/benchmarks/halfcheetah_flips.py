@@ -30,13 +30,16 @@ FIELDS = ["algo", "seed", "timesteps", "episode", "return", "upside_down_share",
 
 
 def roll_out(model, env: gym.Env, episode_seed: int) -> dict:
-    """One deterministic episode of ``model`` on HalfCheetah-v5 ``env``, observations normalised as in training."""
+    """One deterministic episode of ``model`` on HalfCheetah-v5 ``env``, observations normalised as in training
+    (when the model's env is a ``VecNormalize``)."""
+    vec_normalize = model.get_vec_normalize_env()
     observation, _ = env.reset(seed=episode_seed)
     total, pitches, speeds, done = 0.0, [], [], False
     while not done:
         pitches.append(observation[1])
         speeds.append(observation[8])
-        action, _ = model.predict(model.get_env().normalize_obs(observation), deterministic=True)
+        model_input = observation if vec_normalize is None else vec_normalize.normalize_obs(observation)
+        action, _ = model.predict(model_input, deterministic=True)
         observation, reward, terminated, truncated, _ = env.step(action)
         total += float(reward)
         done = terminated or truncated
