@@ -53,3 +53,19 @@ class NormalisedStandStill(StandStill):
 
 def test_roll_out_normalises_observations_when_the_model_was_trained_with_vec_normalize():
     assert roll_out(NormalisedStandStill(), gym.make("HalfCheetah-v5"), episode_seed=0)["first_upside_down_step"] == -1
+
+
+def test_flips_script_records_its_overrides_in_every_row(tmp_path, monkeypatch):
+    import csv
+    import sys
+
+    from sb3_wasserstein.benchmarks import halfcheetah_flips
+
+    output = tmp_path / "flips.csv"
+    monkeypatch.setattr(sys, "argv", ["halfcheetah_flips", "--algo", "wpo", "-n", "512", "--every", "512",
+                                      "--episodes", "1", "--output", str(output), "--hyperparams", "delta:0.02"])
+    monkeypatch.setattr(halfcheetah_flips, "roll_out", lambda model, env, episode_seed: {
+        "return": model.delta, "upside_down_share": 0.0, "first_upside_down_step": -1, "mean_speed": 0.0})
+    halfcheetah_flips.main()
+    rows = list(csv.DictReader(output.open()))
+    assert [(row["timesteps"], row["return"], row["hyperparams"]) for row in rows] == [("512", "0.02", "delta:0.02")]

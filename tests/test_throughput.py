@@ -40,6 +40,14 @@ def test_entry_throughput_builds_each_algorithm_as_the_benchmark_trains_it(tmp_p
     assert isinstance(ppo.get_env(), VecNormalize)
 
 
+def test_build_model_overrides_the_entry_as_the_zoos_hyperparams_do(tmp_path):
+    from sb3_wasserstein.benchmarks.entry_throughput import build_model
+
+    wpo = build_model("wpo", "hyperparams/wpo.yml", "HalfCheetah-v5", seed=0, log_folder=str(tmp_path),
+                      hyperparams={"delta": 0.02})
+    assert (wpo.delta, wpo.n_steps, wpo.executed_advantage) == (0.02, 512, "gae_mirrored")
+
+
 def test_wpg_entries_set_the_drift_precision_per_env(tmp_path):
     """Hopper-v5's entry computes the drift in bfloat16 where that is native ('auto'); HalfCheetah-v5's keeps the float32
     default."""

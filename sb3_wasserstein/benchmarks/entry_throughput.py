@@ -33,11 +33,12 @@ from sb3_wasserstein.zoo.experiment import PluginExperimentManager
 FIELDS = ["env", "algo", "round", "warmup", "steps", "steps_per_second", "torch", "machine"]
 
 
-def build_model(algo: str, conf_file: str, env_id: str, seed: int, log_folder: str):
-    """``algo`` on ``env_id`` with its entry in ``conf_file``, built by rl-zoo3's experiment manager."""
+def build_model(algo: str, conf_file: str, env_id: str, seed: int, log_folder: str, hyperparams: dict | None = None):
+    """``algo`` on ``env_id`` with its entry in ``conf_file``, built by rl-zoo3's experiment manager; ``hyperparams``
+    override the entry's values, as the zoo's ``--hyperparams`` does."""
     register()
     manager = PluginExperimentManager(argparse.Namespace(), algo, env_id, log_folder, eval_freq=-1, seed=seed,
-                                      config=conf_file, verbose=0)
+                                      config=conf_file, verbose=0, hyperparams=hyperparams)
     with contextlib.redirect_stdout(io.StringIO()):  # rl-zoo3 prints the hyperparameters and log path
         model, _ = manager.setup_experiment()
     return model

@@ -1,14 +1,14 @@
 """Whether a HalfCheetah-v5 policy's poor deterministic episodes are ones where the cheetah turned over.
 
     python -m sb3_wasserstein.benchmarks.halfcheetah_flips --algo wpo --seed 3 -n 600000 --every 50000 \\
-        --output docs/halfcheetah_flips.csv
+        --output docs/halfcheetah_flips.csv [--hyperparams delta:0.02]
 
 Trains ``algo`` from its benchmark entry (built by rl-zoo3's experiment manager, as the suite's ``train`` builds it)
 and every ``--every`` steps runs ``--episodes`` deterministic episodes on a fresh HalfCheetah-v5 (observations
 normalised with the training statistics of that moment). Per episode it records the return, the share of steps with
 the torso upside down (``cos`` of the root's pitch, observation 1, below 0: the hinge is unbounded), the step of
 the first such step (-1: none) and the mean forward speed (observation 8). One CSV row per episode, written as
-each evaluation ends.
+each evaluation ends. ``--hyperparams`` overrides values of the entry (rl-zoo3's syntax); each row records them.
 """
 
 from __future__ import annotations
@@ -21,12 +21,14 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch as th
+from rl_zoo3.utils import StoreDict
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_wasserstein.benchmarks.entry_throughput import build_model
 
 CONF_FILES = {"wpo": "hyperparams/wpo.yml", "spo": "hyperparams/spo.yml", "ppo": "zoo_configs/baselines/ppo.py"}
-FIELDS = ["algo", "seed", "timesteps", "episode", "return", "upside_down_share", "first_upside_down_step", "mean_speed"]
+FIELDS = ["algo", "seed", "timesteps", "episode", "return", "upside_down_share", "first_upside_down_step", "mean_speed",
+          "hyperparams"]
 
 
 def roll_out(model, env: gym.Env, episode_seed: int) -> dict:
@@ -52,9 +54,10 @@ def roll_out(model, env: gym.Env, episode_seed: int) -> dict:
 class FlipCheck(BaseCallback):
     """Every ``every`` steps, ``episodes`` deterministic episodes, each appended to ``output`` as a row."""
 
-    def __init__(self, algo: str, seed: int, every: int, episodes: int, output: Path):
+    def __init__(self, algo: str, seed: int, every: int, episodes: int, output: Path, hyperparams: str = ""):
         super().__init__()
         self.algo, self.seed, self.every, self.episodes, self.output = algo, seed, every, episodes, output
+        self.hyperparams = hyperparams
         self.next_check = every
 
     def _on_step(self) -> bool:
@@ -67,7 +70,7 @@ class FlipCheck(BaseCallback):
                 writer = csv.DictWriter(handle, fieldnames=FIELDS)
                 for episode, row in enumerate(rows):
                     writer.writerow(dict(algo=self.algo, seed=self.seed, timesteps=self.num_timesteps, episode=episode,
-                                         **row))
+                                         **row, hyperparams=self.hyperparams))
             returns = [row["return"] for row in rows]
             print(f"{self.num_timesteps}: mean return {np.mean(returns):.1f} +- {np.std(returns):.1f}", flush=True)
         return True
@@ -81,14 +84,18 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=50_000)
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--hyperparams", type=str, nargs="+", action=StoreDict, default={},
+                        help="override the entry's values, e.g. delta:0.02 (as rl-zoo3's train)")
     args = parser.parse_args()
     th.set_num_threads(1)
     if not args.output.exists():
         with args.output.open("w", newline="") as handle:
             csv.DictWriter(handle, fieldnames=FIELDS).writeheader()
     with tempfile.TemporaryDirectory() as log_folder:
-        model = build_model(args.algo, CONF_FILES[args.algo], "HalfCheetah-v5", args.seed, log_folder)
-        model.learn(args.n_timesteps, callback=FlipCheck(args.algo, args.seed, args.every, args.episodes, args.output))
+        model = build_model(args.algo, CONF_FILES[args.algo], "HalfCheetah-v5", args.seed, log_folder, args.hyperparams)
+        overrides = " ".join(f"{key}:{value!r}" for key, value in args.hyperparams.items())
+        check = FlipCheck(args.algo, args.seed, args.every, args.episodes, args.output, overrides)
+        model.learn(args.n_timesteps, callback=check)
 
 
 if __name__ == "__main__":
