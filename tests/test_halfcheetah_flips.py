@@ -1,6 +1,11 @@
+import csv
+import sys
+
 import gymnasium as gym
 import numpy as np
+import pytest
 
+from sb3_wasserstein.benchmarks import halfcheetah_flips
 from sb3_wasserstein.benchmarks.halfcheetah_flips import roll_out
 
 
@@ -56,11 +61,6 @@ def test_roll_out_normalises_observations_when_the_model_was_trained_with_vec_no
 
 
 def test_flips_script_records_its_overrides_in_every_row(tmp_path, monkeypatch):
-    import csv
-    import sys
-
-    from sb3_wasserstein.benchmarks import halfcheetah_flips
-
     output = tmp_path / "flips.csv"
     monkeypatch.setattr(sys, "argv", ["halfcheetah_flips", "--algo", "wpo", "-n", "512", "--every", "512",
                                       "--episodes", "1", "--output", str(output), "--hyperparams", "delta:0.02"])
@@ -69,3 +69,13 @@ def test_flips_script_records_its_overrides_in_every_row(tmp_path, monkeypatch):
     halfcheetah_flips.main()
     rows = list(csv.DictReader(output.open()))
     assert [(row["timesteps"], row["return"], row["hyperparams"]) for row in rows] == [("512", "0.02", "delta:0.02")]
+
+
+def test_flips_script_refuses_a_csv_with_other_columns_before_training(tmp_path, monkeypatch):
+    output = tmp_path / "old.csv"
+    output.write_text("algo,seed,timesteps\nwpo,3,50000\n")
+    monkeypatch.setattr(sys, "argv", ["halfcheetah_flips", "--algo", "wpo", "--output", str(output)])
+    monkeypatch.setattr(halfcheetah_flips, "build_model", lambda *args: pytest.fail("training started"))
+    with pytest.raises(SystemExit, match="has the columns"):
+        halfcheetah_flips.main()
+    assert output.read_text() == "algo,seed,timesteps\nwpo,3,50000\n"

@@ -91,6 +91,11 @@ def main() -> None:
     if not args.output.exists():
         with args.output.open("w", newline="") as handle:
             csv.DictWriter(handle, fieldnames=FIELDS).writeheader()
+    with args.output.open(newline="") as handle:
+        header = next(csv.reader(handle), [])
+    if header != FIELDS:
+        raise SystemExit(f"--output {args.output} has the columns {header}, and this script writes {FIELDS}: "
+                         "give a new file, or add the missing columns first.")
     with tempfile.TemporaryDirectory() as log_folder:
         model = build_model(args.algo, CONF_FILES[args.algo], "HalfCheetah-v5", args.seed, log_folder, args.hyperparams)
         overrides = " ".join(f"{key}:{value!r}" for key, value in args.hyperparams.items())
