@@ -79,3 +79,24 @@ def test_flips_script_refuses_a_csv_with_other_columns_before_training(tmp_path,
     with pytest.raises(SystemExit, match="has the columns"):
         halfcheetah_flips.main()
     assert output.read_text() == "algo,seed,timesteps\nwpo,3,50000\n"
+
+
+def test_summary_gives_each_runs_evaluations_and_its_count_of_episodes_turned_over():
+    def row(algo, seed, steps, ret, share, hyperparams=""):
+        return dict(algo=algo, seed=seed, timesteps=str(steps), episode="0", **{"return": str(ret)},
+                    upside_down_share=str(share), first_upside_down_step="0", mean_speed="0", hyperparams=hyperparams)
+
+    rows = [row("wpo", "3", 50000, 1000.0, 0.0), row("wpo", "3", 50000, 3000.0, 0.4),
+            row("wpo", "3", 100000, 500.0, 0.9), row("wpo", "3", 100000, 700.0, 0.0),
+            row("wpo", "3", 50000, 2000.0, 0.0, "delta:0.02")]
+    assert halfcheetah_flips.summarise(rows) == [
+        "wpo seed 3 (entry): 50k 2000 (1), 100k 600 (1); turned over 2 of 4",
+        "wpo seed 3 (delta:0.02): 50k 2000 (0); turned over 0 of 1",
+    ]
+
+
+def test_flips_script_without_summary_needs_an_algorithm_and_an_output(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["halfcheetah_flips", "--output", "flips.csv"])
+    with pytest.raises(SystemExit):
+        halfcheetah_flips.main()
+    assert "training needs --algo and --output" in capsys.readouterr().err

@@ -9,6 +9,11 @@ normalised with the training statistics of that moment). Per episode it records 
 the torso upside down (``cos`` of the root's pitch, observation 1, below 0: the hinge is unbounded), the step of
 the first such step (-1: none) and the mean forward speed (observation 8). One CSV row per episode, written as
 each evaluation ends. ``--hyperparams`` overrides values of the entry (rl-zoo3's syntax); each row records them.
+
+    python -m sb3_wasserstein.benchmarks.halfcheetah_flips --summary docs/halfcheetah_flips.csv
+
+prints, per run (algorithm, seed, overrides), each evaluation's mean return with the number of its episodes that
+turned over in brackets, and the count over all of them: the tables of docs/wpo.md.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import tempfile
+from collections import defaultdict
 from pathlib import Path
 
 import gymnasium as gym
@@ -76,17 +82,43 @@ class FlipCheck(BaseCallback):
         return True
 
 
+def summarise(rows: list[dict]) -> list[str]:
+    """One line per run (rows sharing algorithm, seed and overrides, in the order they first appear): each
+    evaluation as ``<steps>k <mean return> (<episodes turned over>)``, then ``turned over <k> of <n>``."""
+    runs: dict[tuple, dict[int, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        runs[row["algo"], row["seed"], row["hyperparams"]][int(row["timesteps"])].append(row)
+    lines = []
+    for (algo, seed, hyperparams), evaluations in runs.items():
+        cells, turned, episodes = [], 0, 0
+        for steps, episode_rows in sorted(evaluations.items()):
+            over = sum(float(row["upside_down_share"]) > 0 for row in episode_rows)
+            mean = np.mean([float(row["return"]) for row in episode_rows])
+            cells.append(f"{steps // 1000}k {mean:.0f} ({over})")
+            turned, episodes = turned + over, episodes + len(episode_rows)
+        name = f"{algo} seed {seed} ({hyperparams or 'entry'})"
+        lines.append(f"{name}: {', '.join(cells)}; turned over {turned} of {episodes}")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--algo", choices=sorted(CONF_FILES), required=True)
+    parser.add_argument("--summary", type=Path, help="print the runs of this CSV (as written by this script); no training")
+    parser.add_argument("--algo", choices=sorted(CONF_FILES))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-n", "--n-timesteps", type=int, default=1_000_000)
     parser.add_argument("--every", type=int, default=50_000)
     parser.add_argument("--episodes", type=int, default=10)
-    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--output", type=Path)
     parser.add_argument("--hyperparams", type=str, nargs="+", action=StoreDict, default={},
                         help="override the entry's values, e.g. delta:0.02 (as rl-zoo3's train)")
     args = parser.parse_args()
+    if args.summary is not None:
+        with args.summary.open(newline="") as handle:
+            print("\n".join(summarise(list(csv.DictReader(handle)))))
+        return
+    if args.algo is None or args.output is None:
+        parser.error("training needs --algo and --output (or give --summary <csv> to summarise one)")
     th.set_num_threads(1)
     if not args.output.exists():
         with args.output.open("w", newline="") as handle:
