@@ -82,13 +82,12 @@ def test_flips_script_refuses_a_csv_with_other_columns_before_training(tmp_path,
 
 
 def test_summary_gives_each_runs_evaluations_and_its_count_of_episodes_turned_over():
-    def row(algo, seed, steps, ret, share, hyperparams=""):
-        return dict(algo=algo, seed=seed, timesteps=str(steps), episode="0", **{"return": str(ret)},
+    def row(steps, episode, ret, share, hyperparams=""):
+        return dict(algo="wpo", seed="3", timesteps=str(steps), episode=str(episode), **{"return": str(ret)},
                     upside_down_share=str(share), first_upside_down_step="0", mean_speed="0", hyperparams=hyperparams)
 
-    rows = [row("wpo", "3", 50000, 1000.0, 0.0), row("wpo", "3", 50000, 3000.0, 0.4),
-            row("wpo", "3", 100000, 500.0, 0.9), row("wpo", "3", 100000, 700.0, 0.0),
-            row("wpo", "3", 50000, 2000.0, 0.0, "delta:0.02")]
+    rows = [row(50000, 0, 1000.0, 0.0), row(50000, 1, 3000.0, 0.4), row(100000, 0, 500.0, 0.9), row(100000, 1, 700.0, 0.0),
+            row(50000, 0, 2000.0, 0.0, "delta:0.02")]
     assert halfcheetah_flips.summarise(rows) == [
         "wpo seed 3 (entry): 50k 2000 (1), 100k 600 (1); turned over 2 of 4",
         "wpo seed 3 (delta:0.02): 50k 2000 (0); turned over 0 of 1",
@@ -100,3 +99,18 @@ def test_flips_script_without_summary_needs_an_algorithm_and_an_output(monkeypat
     with pytest.raises(SystemExit):
         halfcheetah_flips.main()
     assert "training needs --algo and --output" in capsys.readouterr().err
+
+
+def test_summary_refuses_two_runs_of_one_setting_in_one_file():
+    row = dict(algo="spo", seed="4", timesteps="50000", episode="0", upside_down_share="0.0", hyperparams="",
+               **{"return": "3051.0"})
+    with pytest.raises(ValueError, match="appears twice"):
+        halfcheetah_flips.summarise([row, dict(row)])
+
+
+def test_summary_refuses_a_csv_with_other_columns(tmp_path, monkeypatch):
+    other = tmp_path / "other.csv"
+    other.write_text("algo,seed,timesteps\nwpo,3,50000\n")
+    monkeypatch.setattr(sys, "argv", ["halfcheetah_flips", "--summary", str(other)])
+    with pytest.raises(SystemExit, match="--summary .* has the columns"):
+        halfcheetah_flips.main()

@@ -84,10 +84,17 @@ class FlipCheck(BaseCallback):
 
 def summarise(rows: list[dict]) -> list[str]:
     """One line per run (rows sharing algorithm, seed and overrides, in the order they first appear): each
-    evaluation as ``<steps>k <mean return> (<episodes turned over>)``, then ``turned over <k> of <n>``."""
+    evaluation as ``<steps>k <mean return> (<episodes turned over>)``, then ``turned over <k> of <n>``.
+
+    The rows do not name their run, so two runs of one algorithm, seed and overrides in one file cannot be told
+    apart: an episode number repeated within an evaluation raises instead of mixing them."""
     runs: dict[tuple, dict[int, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
-        runs[row["algo"], row["seed"], row["hyperparams"]][int(row["timesteps"])].append(row)
+        evaluation = runs[row["algo"], row["seed"], row["hyperparams"]][int(row["timesteps"])]
+        if any(other["episode"] == row["episode"] for other in evaluation):
+            raise ValueError(f"episode {row['episode']} of {row['algo']} seed {row['seed']} ({row['hyperparams'] or 'entry'}) "
+                             f"at {row['timesteps']} steps appears twice: the file holds two runs of it; keep one.")
+        evaluation.append(row)
     lines = []
     for (algo, seed, hyperparams), evaluations in runs.items():
         cells, turned, episodes = [], 0, 0
@@ -99,6 +106,15 @@ def summarise(rows: list[dict]) -> list[str]:
         name = f"{algo} seed {seed} ({hyperparams or 'entry'})"
         lines.append(f"{name}: {', '.join(cells)}; turned over {turned} of {episodes}")
     return lines
+
+
+def check_columns(path: Path, option: str) -> None:
+    """Exit with a message unless the CSV at ``path`` has this script's columns, in its order."""
+    with path.open(newline="") as handle:
+        header = next(csv.reader(handle), [])
+    if header != FIELDS:
+        raise SystemExit(f"{option} {path} has the columns {header}, and this script writes {FIELDS}: "
+                         "give a new file, or add the missing columns first.")
 
 
 def main() -> None:
@@ -114,6 +130,7 @@ def main() -> None:
                         help="override the entry's values, e.g. delta:0.02 (as rl-zoo3's train)")
     args = parser.parse_args()
     if args.summary is not None:
+        check_columns(args.summary, "--summary")
         with args.summary.open(newline="") as handle:
             print("\n".join(summarise(list(csv.DictReader(handle)))))
         return
@@ -123,11 +140,7 @@ def main() -> None:
     if not args.output.exists():
         with args.output.open("w", newline="") as handle:
             csv.DictWriter(handle, fieldnames=FIELDS).writeheader()
-    with args.output.open(newline="") as handle:
-        header = next(csv.reader(handle), [])
-    if header != FIELDS:
-        raise SystemExit(f"--output {args.output} has the columns {header}, and this script writes {FIELDS}: "
-                         "give a new file, or add the missing columns first.")
+    check_columns(args.output, "--output")
     with tempfile.TemporaryDirectory() as log_folder:
         model = build_model(args.algo, CONF_FILES[args.algo], "HalfCheetah-v5", args.seed, log_folder, args.hyperparams)
         overrides = " ".join(f"{key}:{value!r}" for key, value in args.hyperparams.items())
