@@ -97,3 +97,27 @@ def test_entry_throughput_writes_each_round_as_it_finishes(tmp_path, monkeypatch
         entry_throughput.main()
     rows = list(csv.DictReader(output.open()))
     assert [(row["algo"], row["round"], row["steps_per_second"]) for row in rows] == [("wpg", "0", "123.4")]
+
+
+def test_entry_throughput_overrides_every_entry_but_the_baselines(tmp_path, monkeypatch):
+    """``--hyperparams`` reaches the compared algorithm and not the baseline, and each row records what it got."""
+    import csv
+    import sys
+
+    from sb3_wasserstein.benchmarks import entry_throughput
+
+    given = {}
+
+    def record(algo, *args, hyperparams=None, **kwargs):
+        given[algo] = hyperparams
+        return 100.0
+
+    monkeypatch.setattr(entry_throughput, "steps_per_second", record)
+    output = tmp_path / "throughput.csv"
+    monkeypatch.setattr(sys, "argv", ["entry_throughput", "zoo_configs/onpolicy.yml", "--env", "HalfCheetah-v5",
+                                      "--algos", "wpo", "ppo", "--rounds", "1", "--output", str(output),
+                                      "--hyperparams", "n_candidates:2"])
+    entry_throughput.main()
+    assert given == {"wpo": {"n_candidates": 2}, "ppo": {}}
+    rows = list(csv.DictReader(output.open()))
+    assert [(row["algo"], row["hyperparams"]) for row in rows] == [("wpo", "n_candidates:2"), ("ppo", "")]

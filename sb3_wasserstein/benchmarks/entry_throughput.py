@@ -3,13 +3,16 @@
     python -m sb3_wasserstein.benchmarks.entry_throughput zoo_configs/onpolicy.yml --env Walker2d-v5 --steps 8192 --rounds 3
     python -m sb3_wasserstein.benchmarks.entry_throughput zoo_configs/offpolicy.yml --env HalfCheetah-v5 \\
         --warmup 10000 --steps 3000 --rounds 2
+    python -m sb3_wasserstein.benchmarks.entry_throughput zoo_configs/onpolicy.yml --env HalfCheetah-v5 \\
+        --algos wpo ppo --hyperparams n_candidates:2
 
 Each algorithm of the suite file is built by rl-zoo3's ``ExperimentManager`` from its ``conf_file``, as the
 benchmark's ``train`` builds it (env wrappers, ``n_envs``, normalisation, schedules), then trained for
 ``--warmup`` steps untimed (e.g. an off-policy entry's ``learning_starts``) and ``--steps`` steps timed, without
 evaluations, on one torch thread. Rounds interleave the algorithms so that machine load hits them alike. Writes
 one CSV row per timed run (with the torch version and the CPU model) and prints each algorithm's median steps per
-second and its median ratio, round by round, to the suite's ``speed_baseline``.
+second and its median ratio, round by round, to the suite's ``speed_baseline``. ``--hyperparams`` overrides the
+entries of every algorithm but the baseline (rl-zoo3's syntax), which keeps its own; each row records them.
 """
 
 from __future__ import annotations
@@ -25,12 +28,13 @@ from pathlib import Path
 import numpy as np
 import torch as th
 import yaml
+from rl_zoo3.utils import StoreDict
 
 from sb3_wasserstein.benchmarks.suite import machine_name
 from sb3_wasserstein.zoo import register
 from sb3_wasserstein.zoo.experiment import PluginExperimentManager
 
-FIELDS = ["env", "algo", "round", "warmup", "steps", "steps_per_second", "torch", "machine"]
+FIELDS = ["env", "algo", "round", "warmup", "steps", "steps_per_second", "hyperparams", "torch", "machine"]
 
 
 def build_model(algo: str, conf_file: str, env_id: str, seed: int, log_folder: str, hyperparams: dict | None = None):
@@ -44,10 +48,12 @@ def build_model(algo: str, conf_file: str, env_id: str, seed: int, log_folder: s
     return model
 
 
-def steps_per_second(algo: str, conf_file: str, env_id: str, steps: int, warmup: int = 0, seed: int = 0) -> float:
-    """Env steps per second of ``steps`` training steps after ``warmup`` untimed ones."""
+def steps_per_second(algo: str, conf_file: str, env_id: str, steps: int, warmup: int = 0, seed: int = 0,
+                     hyperparams: dict | None = None) -> float:
+    """Env steps per second of ``steps`` training steps after ``warmup`` untimed ones, the entry overridden by
+    ``hyperparams``."""
     with tempfile.TemporaryDirectory() as log_folder:
-        model = build_model(algo, conf_file, env_id, seed, log_folder)
+        model = build_model(algo, conf_file, env_id, seed, log_folder, hyperparams)
         if warmup:
             model.learn(warmup)
         start = time.perf_counter()
@@ -75,6 +81,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--output", default=None, help="default: docs/throughput_<suite>_<env>.csv")
+    parser.add_argument("--hyperparams", type=str, nargs="+", action=StoreDict, default={},
+                        help="override the entries but the baseline's, e.g. n_candidates:2 (as rl-zoo3's train)")
     args = parser.parse_args()
     suite = yaml.safe_load(Path(args.suite).read_text())
     algos = args.algos or list(suite["algorithms"])
@@ -90,9 +98,13 @@ def main() -> None:
         writer.writeheader()
         for round_ in range(args.rounds):
             for algo in algos:
-                speed = steps_per_second(algo, suite["algorithms"][algo]["conf_file"], args.env, args.steps, args.warmup)
+                overrides = {} if algo == suite["speed_baseline"] else args.hyperparams
+                speed = steps_per_second(algo, suite["algorithms"][algo]["conf_file"], args.env, args.steps, args.warmup,
+                                         hyperparams=overrides)
                 rows.append(dict(env=args.env, algo=algo, round=round_, warmup=args.warmup, steps=args.steps,
-                                 steps_per_second=round(speed, 1), torch=th.__version__, machine=machine_name()))
+                                 steps_per_second=round(speed, 1),
+                                 hyperparams=" ".join(f"{key}:{value!r}" for key, value in overrides.items()),
+                                 torch=th.__version__, machine=machine_name()))
                 writer.writerow(rows[-1])
                 file.flush()
                 print(f"round {round_} {algo}: {speed:.1f} steps/s", flush=True)
