@@ -48,6 +48,11 @@ def build_model(algo: str, conf_file: str, env_id: str, seed: int, log_folder: s
     return model
 
 
+def overrides_text(hyperparams: dict) -> str:
+    """``hyperparams`` as the zoo's ``--hyperparams`` takes them, ``key:value`` separated by spaces (for a CSV row)."""
+    return " ".join(f"{key}:{value!r}" for key, value in hyperparams.items())
+
+
 def steps_per_second(algo: str, conf_file: str, env_id: str, steps: int, warmup: int = 0, seed: int = 0,
                      hyperparams: dict | None = None) -> float:
     """Env steps per second of ``steps`` training steps after ``warmup`` untimed ones, the entry overridden by
@@ -103,7 +108,7 @@ def main() -> None:
                                          hyperparams=overrides)
                 rows.append(dict(env=args.env, algo=algo, round=round_, warmup=args.warmup, steps=args.steps,
                                  steps_per_second=round(speed, 1),
-                                 hyperparams=" ".join(f"{key}:{value!r}" for key, value in overrides.items()),
+                                 hyperparams=overrides_text(overrides),
                                  torch=th.__version__, machine=machine_name()))
                 writer.writerow(rows[-1])
                 file.flush()

@@ -30,7 +30,7 @@ import torch as th
 from rl_zoo3.utils import StoreDict
 from stable_baselines3.common.callbacks import BaseCallback
 
-from sb3_wasserstein.benchmarks.entry_throughput import build_model
+from sb3_wasserstein.benchmarks.entry_throughput import build_model, overrides_text
 
 CONF_FILES = {"wpo": "hyperparams/wpo.yml", "spo": "hyperparams/spo.yml", "ppo": "zoo_configs/baselines/ppo.py"}
 FIELDS = ["algo", "seed", "timesteps", "episode", "return", "upside_down_share", "first_upside_down_step", "mean_speed",
@@ -143,8 +143,7 @@ def main() -> None:
     check_columns(args.output, "--output")
     with tempfile.TemporaryDirectory() as log_folder:
         model = build_model(args.algo, CONF_FILES[args.algo], "HalfCheetah-v5", args.seed, log_folder, args.hyperparams)
-        overrides = " ".join(f"{key}:{value!r}" for key, value in args.hyperparams.items())
-        check = FlipCheck(args.algo, args.seed, args.every, args.episodes, args.output, overrides)
+        check = FlipCheck(args.algo, args.seed, args.every, args.episodes, args.output, overrides_text(args.hyperparams))
         model.learn(args.n_timesteps, callback=check)
 
 
