@@ -23,9 +23,10 @@ def observations(n=8):
     return np.stack([env.reset(seed=i)[0] for i in range(n)])
 
 
-@pytest.mark.parametrize("actor_update", ["langevin", "parametric"])
-def test_trains_and_logs(actor_update):
-    model = WPG("MlpPolicy", "Pendulum-v1", actor_update=actor_update, seed=0, **SMALL)
+@pytest.mark.parametrize("actor_update, projection_baseline", [("langevin", False), ("langevin", True), ("parametric", False)])
+def test_trains_and_logs(actor_update, projection_baseline):
+    options = dict(actor_update=actor_update, projection_baseline=projection_baseline)
+    model = WPG("MlpPolicy", "Pendulum-v1", seed=0, **options, **SMALL)
     model.learn(150)  # under one episode: nothing dumped yet, the values wait in the logger
     logged = set(model.logger.name_to_value)
     expected = {"train/actor_loss", "train/critic_loss", "train/ent_coef", "train/ent_coef_loss"}
@@ -109,6 +110,8 @@ BAD_HYPERPARAMETERS = [
     ("langevin_step_size", float("inf")),
     ("langevin_step_size", -0.1),
     ("projection_steps", 0),
+    ("projection_baseline", "yes"),
+    ("projection_baseline", 1),
     ("tau", 0.0),
     ("tau", 1.5),
     ("gamma", -0.1),

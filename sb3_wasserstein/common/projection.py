@@ -3,7 +3,8 @@
 - WPO and SPO (design note, section 3): the plan's marginal ``q(. | s)`` lives on a finite support
   and the new policy ``pi_theta`` is fitted to it by weighted maximum likelihood.
 - WPG (section 4): the Langevin actor update moves particles, then fits the policy to them by
-  gradient steps of ``gaussian_negative_log_likelihood``; ``parametric_wasserstein_surrogate`` is the
+  gradient steps of ``gaussian_negative_log_likelihood`` (or of ``baselined_negative_log_likelihood``,
+  the same expected gradient with the particles' draw noise removed); ``parametric_wasserstein_surrogate`` is the
   small-step limit of that projection, the parametric Wasserstein gradient of Pfau et al. (2025).
 
 Losses are averaged over states (and particles).
@@ -70,6 +71,28 @@ def gaussian_negative_log_likelihood(particles: th.Tensor, mean: th.Tensor, log_
     beyond its bound, and then the spread can no longer follow the particles.
     """
     return -diagonal_gaussian_log_density(particles, mean, log_std).mean()
+
+
+def baselined_negative_log_likelihood(
+    moved: th.Tensor, particles: th.Tensor, mean: th.Tensor, log_std: th.Tensor
+) -> th.Tensor:
+    """``gaussian_negative_log_likelihood`` of the moved particles minus that of the particles they started from.
+
+    ``L = mean_{i, s} sum_k [ (u'_ik - mu_k(s))^2 - (u_ik - mu_k(s))^2 ] / (2 sigma_k(s)^2)`` (the ``log sigma``
+    terms cancel), with ``u`` the particles drawn from ``N(mean, sigma^2)`` and ``u' = u + d`` the moved ones.
+    The subtracted term's gradient is the score of the particles' own draw, zero in expectation, so
+    at the policy they were drawn from the expected gradient is the plain negative log-likelihood's,
+    and the same fixed point; only the draw's noise cancels. Per particle and action dimension:
+
+        d L / d mean    = -d / sigma^2,
+        d L / d log_std = -(2 (u - mu) d + d^2) / sigma^2,
+
+    against the plain ``-(u - mu + d) / sigma^2`` and ``1 - (u - mu + d)^2 / sigma^2``, whose terms in
+    ``u - mu`` alone have zero mean and unit-order variance. Shapes as ``gaussian_negative_log_likelihood``.
+    """
+    return gaussian_negative_log_likelihood(moved, mean, log_std) - gaussian_negative_log_likelihood(
+        particles, mean, log_std
+    )
 
 
 def squashed_gaussian_log_prob(pre_squash: th.Tensor, mean: th.Tensor, log_std: th.Tensor) -> th.Tensor:

@@ -21,6 +21,7 @@ from torch.nn import functional as F
 
 from sb3_wasserstein.common.langevin import langevin_step, squashed_drift
 from sb3_wasserstein.common.projection import (
+    baselined_negative_log_likelihood,
     gaussian_negative_log_likelihood,
     parametric_wasserstein_surrogate,
     squashed_gaussian_log_prob,
@@ -84,6 +85,8 @@ class WPG(OffPolicyAlgorithm):
         unit of Q (the step moves ``u`` by ``eta grad_u Q`` plus noise of variance ``2 eta tau``)
     :param projection_steps: gradient steps of the negative log-likelihood of the moved particles
         per actor update (``"langevin"`` mode)
+    :param projection_baseline: subtract the negative log-likelihood of the particles before they moved
+        (``"langevin"`` mode): the same expected gradient, without the noise of the particles' draw
     :param drift_critic: the soft Q of the drift: ``"min"`` (the twin critics' minimum, as SAC's actor)
         or ``"first"`` (the first critic alone, as TD3's actor: half the drift's critic passes)
     :param drift_precision: the precision of the drift's hidden-layer products: ``"float32"``, ``"bfloat16"``
@@ -133,6 +136,7 @@ class WPG(OffPolicyAlgorithm):
         langevin_steps: int = 1,
         langevin_step_size: float = 0.05,
         projection_steps: int = 1,
+        projection_baseline: bool = False,
         drift_critic: str = "min",
         drift_precision: str = "float32",
         stats_window_size: int = 100,
@@ -160,6 +164,7 @@ class WPG(OffPolicyAlgorithm):
             langevin_steps=langevin_steps,
             langevin_step_size=langevin_step_size,
             projection_steps=projection_steps,
+            projection_baseline=projection_baseline,
             drift_critic=drift_critic,
             drift_precision=drift_precision,
         )
@@ -208,6 +213,7 @@ class WPG(OffPolicyAlgorithm):
         self.langevin_steps = langevin_steps
         self.langevin_step_size = langevin_step_size
         self.projection_steps = projection_steps
+        self.projection_baseline = projection_baseline
         self.drift_critic = drift_critic
         self.drift_precision = drift_precision
 
@@ -316,11 +322,17 @@ class WPG(OffPolicyAlgorithm):
                 for step in range(self.projection_steps):
                     if step > 0:
                         mean, log_std = self.actor.gaussian_parameters(observations)
-                    projection_nll = gaussian_negative_log_likelihood(moved, mean, log_std)
+                    if self.projection_baseline:
+                        projection_loss = baselined_negative_log_likelihood(moved, particles, mean, log_std)
+                    else:
+                        projection_loss = gaussian_negative_log_likelihood(moved, mean, log_std)
                     self.actor.optimizer.zero_grad()
-                    projection_nll.backward()
+                    projection_loss.backward()
                     self.actor.optimizer.step()
-                record("projection_nll", projection_nll.item())
+                if self.projection_baseline:
+                    with th.no_grad():
+                        projection_loss = gaussian_negative_log_likelihood(moved, mean, log_std)
+                record("projection_nll", projection_loss.item())
             else:
                 surrogate = parametric_wasserstein_surrogate(mean, log_std, noise, drift, temperature)
                 self.actor.optimizer.zero_grad()
@@ -427,6 +439,8 @@ def validate_hyperparameters(**values: Any) -> None:
     check_integer("langevin_steps", values["langevin_steps"], 1)
     check_real("langevin_step_size", values["langevin_step_size"], 0.0)
     check_integer("projection_steps", values["projection_steps"], 1)
+    if not isinstance(values["projection_baseline"], bool):
+        raise ValueError(f"`projection_baseline` must be True or False, got {values['projection_baseline']!r}.")
     if values["drift_critic"] not in DRIFT_CRITICS:
         raise ValueError(f"`drift_critic` must be one of {DRIFT_CRITICS}, got {values['drift_critic']!r}.")
     if values["drift_precision"] not in DRIFT_PRECISIONS:
