@@ -329,10 +329,8 @@ class WPG(OffPolicyAlgorithm):
                     self.actor.optimizer.zero_grad()
                     projection_loss.backward()
                     self.actor.optimizer.step()
-                if self.projection_baseline:
-                    with th.no_grad():
-                        projection_loss = gaussian_negative_log_likelihood(moved, mean, log_std)
-                record("projection_nll", projection_loss.item())
+                with th.no_grad():  # logged: the moved particles' likelihood, whichever loss was minimised
+                    record("projection_nll", gaussian_negative_log_likelihood(moved, mean, log_std).item())
             else:
                 surrogate = parametric_wasserstein_surrogate(mean, log_std, noise, drift, temperature)
                 self.actor.optimizer.zero_grad()
