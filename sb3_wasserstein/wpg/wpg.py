@@ -329,8 +329,11 @@ class WPG(OffPolicyAlgorithm):
                     self.actor.optimizer.zero_grad()
                     projection_loss.backward()
                     self.actor.optimizer.step()
-                with th.no_grad():  # logged: the moved particles' likelihood, whichever loss was minimised
-                    record("projection_nll", gaussian_negative_log_likelihood(moved, mean, log_std).item())
+                moved_nll = projection_loss
+                if self.projection_baseline:  # log the moved particles' likelihood, not the baselined loss
+                    with th.no_grad():
+                        moved_nll = gaussian_negative_log_likelihood(moved, mean, log_std)
+                record("projection_nll", moved_nll.item())
             else:
                 surrogate = parametric_wasserstein_surrogate(mean, log_std, noise, drift, temperature)
                 self.actor.optimizer.zero_grad()
