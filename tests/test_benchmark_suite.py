@@ -24,6 +24,7 @@ from sb3_wasserstein.benchmarks.suite import (
     machine_name,
     main,
     markdown_table,
+    paired_interval,
     suite_cells,
 )
 
@@ -35,6 +36,16 @@ def test_interquartile_mean_matches_the_expanded_definition(values):
     expanded = np.sort(np.repeat(values, 4))
     quarter = len(expanded) // 4
     assert interquartile_mean(np.array(values)) == pytest.approx(expanded[quarter : len(expanded) - quarter].mean())
+
+
+def test_paired_interval_is_the_t_interval_and_covers_the_mean_gap_95_percent_of_the_time():
+    # Two seeds: mean 1, sample std sqrt(2), so the half width is t_{0.975, 1} = 12.7062 (a table value) times 1.
+    assert paired_interval(np.array([0.0, 2.0])) == pytest.approx((1 - 12.7062, 1 + 12.7062), abs=1e-4)
+    assert np.isnan(paired_interval(np.array([3.0]))).all()  # one seed: no spread to go by
+    # Coverage by simulation: three seeds' gaps drawn around a true gap of 10.
+    rng = np.random.default_rng(0)
+    covered = [low <= 10.0 <= high for low, high in map(paired_interval, rng.normal(10.0, 50.0, size=(4000, 3)))]
+    assert np.mean(covered) == pytest.approx(0.95, abs=0.01)
 
 
 def test_late_mean_averages_the_evaluations_of_the_last_tenth_of_the_steps():
@@ -115,6 +126,19 @@ def test_partial_suite_compares_only_seeds_every_algorithm_has(tmp_path):
     assert rows["wpo"]["shared_seeds"] == 1 and rows["wpo"]["gap_to_best_baseline"] == -50.0
     assert rows["wpo"]["speed_vs_baseline"] == 0.5
     assert "| -50.0 (ppo, 1) |" in markdown_table(list(rows.values()))
+
+
+def test_gap_interval_pairs_the_seeds(tmp_path):
+    # Per-seed differences -50, 50, 150: mean 50, sample std 100, half width t_{0.975, 2} 100 / sqrt(3) = 248.4.
+    suite = dict(suite="tiny", speed_baseline="ppo", algorithms={"wpo": {}, "ppo": {"baseline": True}})
+    finals = {("wpo", 0): 100.0, ("wpo", 1): 200.0, ("wpo", 2): 300.0, ("ppo", 0): 150.0, ("ppo", 1): 150.0,
+              ("ppo", 2): 150.0}
+    write_finished_runs(tmp_path, suite, {key: (final, 10.0, "A") for key, final in finals.items()})
+    cells = [Cell("Hopper-v5", algo, seed) for seed in (0, 1, 2) for algo in ("wpo", "ppo")]
+    rows = {row["algo"]: row for row in aggregate(suite, cells, tmp_path)}
+    assert rows["wpo"]["gap_to_best_baseline"] == pytest.approx(50.0)
+    assert (rows["wpo"]["gap_ci95_low"], rows["wpo"]["gap_ci95_high"]) == pytest.approx((-198.4, 298.4), abs=0.1)
+    assert "| +50.0 [-198.4, +298.4] (ppo, 3) |" in markdown_table(list(rows.values()))
 
 
 def write_finished_runs(folder: Path, suite: dict, finished: dict) -> None:

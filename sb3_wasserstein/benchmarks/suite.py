@@ -16,8 +16,8 @@ A cell with a curve there counts as done and is skipped on the next call, so res
 runner (SIGTERM, Ctrl-C) stops its training processes too; their cells stay to do. Aggregation
 reads those curves for every finished cell of the suite and writes ``<out>/<suite>_summary.csv``
 (final return: mean, std and IQM over seeds; the late mean, each run's mean evaluation over the last tenth of its
-steps, averaged over seeds; the gap to the best baseline and the steps-per-second
-ratio to the suite's ``speed_baseline``, both over the seeds that every algorithm has finished, the
+steps, averaged over seeds; the gap to the best baseline with its 95% interval, paired by seed, and the
+steps-per-second ratio to the suite's ``speed_baseline``, both over the seeds that every algorithm has finished, the
 ratio only over seeds whose two runs were timed on the same machine) and one learning-curve PNG per env.
 """
 
@@ -225,18 +225,40 @@ def read_speeds(runs_csv: Path) -> dict[tuple[str, str, int], Speed]:
     return speeds
 
 
+GAP_CONFIDENCE = 0.95
+"""The confidence of the interval given with each gap to the best baseline."""
+
+
+def paired_interval(differences: np.ndarray, confidence: float = GAP_CONFIDENCE) -> tuple[float, float]:
+    """Student's t interval for the mean of per-seed differences ``d_s = ours_s - baseline_s``.
+
+    ``mean(d) -/+ t_{(1 + confidence) / 2, n - 1} std(d) / sqrt(n)``, with ``std`` the sample standard deviation
+    (``ddof=1``). The two runs of a seed share its environment seeds, so their difference is one draw of the gap;
+    the interval assumes the draws are independent and roughly normal. ``(nan, nan)`` for fewer than two seeds.
+    """
+    from scipy import stats
+
+    n = len(differences)
+    if n < 2:
+        return np.nan, np.nan
+    half_width = stats.t.ppf((1 + confidence) / 2, n - 1) * np.std(differences, ddof=1) / np.sqrt(n)
+    return float(np.mean(differences) - half_width), float(np.mean(differences) + half_width)
+
+
 def compare_to_baselines(suite: dict, env: str, algo: str, finals: dict, speeds: dict) -> dict:
     """Gap to the best baseline and speed ratio, over the seeds that every algorithm of the suite has finished on ``env``.
 
     Restricting both sides to the same seeds keeps a partial suite honest: averaging whatever is
-    done would compare, say, two seeds of ours with one of the baseline. The speed ratio further
+    done would compare, say, two seeds of ours with one of the baseline. The gap's interval is
+    :func:`paired_interval` of the per-seed differences on those seeds. The speed ratio further
     keeps only the seeds whose two runs were timed on the same machine (or both before machines were
     recorded): a ratio across two machines measures the machines. ``finals`` maps (env, algo) to
     {seed: final return}; ``speeds`` is :func:`read_speeds`.
     """
     shared = set.intersection(*(set(finals.get((env, name), {})) for name in suite["algorithms"]))
     if not shared:
-        return dict(shared_seeds=0, best_baseline="", gap_to_best_baseline=np.nan, speed_vs_baseline=np.nan)
+        return dict(shared_seeds=0, best_baseline="", gap_to_best_baseline=np.nan, gap_ci95_low=np.nan,
+                    gap_ci95_high=np.nan, speed_vs_baseline=np.nan)
 
     def mean_final(name: str) -> float:
         return float(np.mean([finals[(env, name)][seed] for seed in shared]))
@@ -250,8 +272,11 @@ def compare_to_baselines(suite: dict, env: str, algo: str, finals: dict, speeds:
         return float(ours / np.mean([speeds[(env, baseline, seed)].steps_per_second for seed in timed]))
 
     best = max((name for name, spec in suite["algorithms"].items() if spec.get("baseline")), key=mean_final)
+    differences = np.array([finals[(env, algo)][seed] - finals[(env, best)][seed] for seed in sorted(shared)])
+    low, high = paired_interval(differences) if algo != best else (np.nan, np.nan)  # the best baseline: the reference
     speed_baseline = suite.get("speed_baseline")
-    return dict(shared_seeds=len(shared), best_baseline=best, gap_to_best_baseline=mean_final(algo) - mean_final(best),
+    return dict(shared_seeds=len(shared), best_baseline=best, gap_to_best_baseline=float(differences.mean()),
+                gap_ci95_low=low, gap_ci95_high=high,
                 speed_vs_baseline=speed_ratio(speed_baseline) if speed_baseline else np.nan)
 
 
@@ -301,12 +326,16 @@ def aggregate(suite: dict, cells: list[Cell], out: Path) -> list[dict]:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    """The summary rows as a markdown table; gaps and speed ratios are over the seeds every algorithm has finished."""
-    lines = ["| env | algo | seeds | final return, mean ± std | IQM | last tenth, mean | vs best baseline (shared seeds) "
-             "| steps/s | speed vs baseline |",
+    """The summary rows as a markdown table; gaps (with their 95% interval, paired by seed) and speed ratios are over
+    the seeds every algorithm has finished."""
+    lines = ["| env | algo | seeds | final return, mean ± std | IQM | last tenth, mean "
+             "| vs best baseline [95% interval] (shared seeds) | steps/s | speed vs baseline |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:  # an env where some algorithm has no finished seed yet shows "n/a"
-        gap = f"{r['gap_to_best_baseline']:+.1f} ({r['best_baseline']}, {r['shared_seeds']})" if r["shared_seeds"] else "n/a"
+        gap = "n/a"
+        if r["shared_seeds"]:
+            interval = "" if np.isnan(r["gap_ci95_low"]) else f" [{r['gap_ci95_low']:+.1f}, {r['gap_ci95_high']:+.1f}]"
+            gap = f"{r['gap_to_best_baseline']:+.1f}{interval} ({r['best_baseline']}, {r['shared_seeds']})"
         speed = "n/a" if np.isnan(r["speed_vs_baseline"]) else f"{r['speed_vs_baseline']:.2f}x"
         lines.append(f"| {r['env']} | {r['algo']} | {r['seeds']} | {r['final_mean']:.1f} ± {r['final_std']:.1f} | "
                      f"{r['final_iqm']:.1f} | {r['late_mean']:.1f} | {gap} | {r['steps_per_second']:.0f} | {speed} |")
