@@ -225,11 +225,7 @@ def read_speeds(runs_csv: Path) -> dict[tuple[str, str, int], Speed]:
     return speeds
 
 
-GAP_CONFIDENCE = 0.95
-"""The confidence of the interval given with each gap to the best baseline."""
-
-
-def paired_interval(differences: np.ndarray, confidence: float = GAP_CONFIDENCE) -> tuple[float, float]:
+def paired_interval(differences: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
     """Student's t interval for the mean of per-seed differences ``d_s = ours_s - baseline_s``.
 
     ``mean(d) -/+ t_{(1 + confidence) / 2, n - 1} std(d) / sqrt(n)``, with ``std`` the sample standard deviation
