@@ -29,7 +29,6 @@ import torch as th
 from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN
 
 from sb3_wasserstein import WPG
-from sb3_wasserstein.common.langevin import langevin_step
 from sb3_wasserstein.common.projection import (
     baselined_negative_log_likelihood,
     gaussian_negative_log_likelihood,
@@ -64,11 +63,7 @@ def output_gradients(model: WPG, states: th.Tensor, temperature: float) -> dict[
     noise = th.randn((model.n_particles, *mean.shape), device=model.device)
     particles = mean + th.exp(log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)) * noise
     drift, _ = model._drift(features, particles, temperature)
-    moved, step_drift = particles, drift
-    for step in range(model.langevin_steps):
-        if step > 0:
-            step_drift, _ = model._drift(features, moved, temperature)
-        moved = langevin_step(moved, step_drift, model.langevin_step_size, temperature, th.randn_like(moved))
+    moved = model._langevin_particles(features, particles, drift, temperature)
     losses = {
         "langevin": lambda m, s: gaussian_negative_log_likelihood(moved, m, s),
         "langevin_baselined": lambda m, s: baselined_negative_log_likelihood(moved, particles, m, s),
@@ -85,7 +80,8 @@ def output_gradients(model: WPG, states: th.Tensor, temperature: float) -> dict[
 def gradient_signal(model: WPG, states: th.Tensor, redraws: int, seed: int) -> dict[str, tuple[float, float]]:
     """Median over action dimensions of ``|mean| / std`` over ``redraws`` draws: (mean head, log-std head) per update."""
     th.manual_seed(seed)
-    temperature = float(th.exp(model.log_ent_coef.detach())) if model.log_ent_coef is not None else float(model.ent_coef)
+    learnt = model.log_ent_coef is not None
+    temperature = float(th.exp(model.log_ent_coef.detach()) if learnt else model.ent_coef_tensor)
     draws = [output_gradients(model, states, temperature) for _ in range(redraws)]
     signal = {}
     for name in UPDATES:

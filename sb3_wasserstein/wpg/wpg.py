@@ -313,11 +313,7 @@ class WPG(OffPolicyAlgorithm):
             drift, q_values = self._drift(critic_features, particles, temperature)
             record("actor_loss", (temperature * log_prob - q_values).mean().item())
             if self.actor_update == "langevin":
-                moved = particles
-                for step in range(self.langevin_steps):
-                    if step > 0:
-                        drift, _ = self._drift(critic_features, moved, temperature)
-                    moved = langevin_step(moved, drift, self.langevin_step_size, temperature, th.randn_like(moved))
+                moved = self._langevin_particles(critic_features, particles, drift, temperature)
                 record("particle_displacement", (moved - particles).norm(dim=-1).mean().item())
                 for step in range(self.projection_steps):
                     if step > 0:
@@ -349,6 +345,17 @@ class WPG(OffPolicyAlgorithm):
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         for key, values in logs.items():
             self.logger.record(f"train/{key}", np.mean(values))
+
+    def _langevin_particles(
+        self, features: th.Tensor, particles: th.Tensor, drift: th.Tensor, temperature: float
+    ) -> th.Tensor:
+        """The particles after ``langevin_steps`` unadjusted Langevin steps; ``drift`` is :meth:`_drift` at ``particles``."""
+        moved = particles
+        for step in range(self.langevin_steps):
+            if step > 0:
+                drift, _ = self._drift(features, moved, temperature)
+            moved = langevin_step(moved, drift, self.langevin_step_size, temperature, th.randn_like(moved))
+        return moved
 
     def _drift_dtype(self) -> th.dtype | None:
         """The dtype of the drift's hidden-layer products (``None``: the networks' own) that ``drift_precision`` names.
