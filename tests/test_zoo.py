@@ -174,7 +174,9 @@ def test_benchmark_suites_name_runnable_configs(suite, monkeypatch):
     root = Path(__file__).resolve().parents[1]
     monkeypatch.chdir(root)  # conf_file paths are relative to the repository root
     config = yaml.safe_load((root / "zoo_configs" / f"{suite}.yml").read_text())
-    assert config["seeds"] == [0, 1, 2]
+    for env, budget in config["envs"].items():  # the benchmark seeds: 0, 1, 2 at least, each once
+        seeds = budget.get("seeds", config["seeds"])
+        assert seeds[:3] == [0, 1, 2] and len(set(seeds)) == len(seeds), (env, seeds)
     expected = {"onpolicy": {"wpo", "spo", "ppo", "trpo"}, "offpolicy": {"wpg", "sac"}}[suite]
     assert set(config["algorithms"]) == expected
     register()
