@@ -11,6 +11,7 @@ from scipy.optimize import linprog
 
 from sb3_wasserstein.common.costs import box_cost, zero_one_cost
 from sb3_wasserstein.common.transport import (
+    geometry_corrected_marginal,
     sinkhorn_dual,
     sinkhorn_plan,
     solve_sinkhorn_dual,
@@ -176,3 +177,23 @@ def test_mahalanobis_cost_is_in_units_of_the_scale():
     assert box_cost(support, "euclidean")[0, 0, 1].item() == pytest.approx(5**0.5)
     with pytest.raises(ValueError, match="Unknown Box cost"):
         box_cost(support, "manhattan")
+
+
+@pytest.mark.parametrize("method", ["wasserstein", "sinkhorn"])
+def test_uninformative_advantages_move_mass_to_the_centre_of_the_support(method):
+    """Three support points on a line, every ordering of the advantages ``(0, 1, 2)`` enumerated: each point is
+    the best equally often, yet the middle one, closest to the others, gets more than its third on average. The
+    geometry-corrected weights average to ``pi_k`` exactly over the orderings."""
+    points = th.tensor([[[-1.0], [0.0], [1.0]]], dtype=th.float64)
+    cost = box_cost(points, "squared_euclidean")
+    source = th.full((1, 3), 1.0 / 3, dtype=th.float64)
+    orderings = th.tensor(list(itertools.permutations([0.0, 1.0, 2.0])), dtype=th.float64)
+    beta = 0.6  # a move of one step (cost 1) pays for an advantage gain of 1, a move of two (cost 4) does not
+    plans = wasserstein_plan(orderings, cost, beta) if method == "wasserstein" else sinkhorn_plan(orderings, cost, beta, 0.2)
+    marginals = target_marginal(plans, source.expand(len(orderings), 3))
+    null = marginals.mean(0, keepdim=True)  # the exact expectation of the shuffled-advantage marginal
+    assert null[0, 1] > 1 / 3 + 0.05 and th.allclose(null[0, 0], null[0, 2])
+    corrected = geometry_corrected_marginal(marginals, null.expand_as(marginals), source)
+    th.testing.assert_close(corrected.mean(0), source[0])
+    th.testing.assert_close(corrected.sum(-1), th.ones(len(orderings), dtype=th.float64))
+

@@ -11,7 +11,7 @@ from stable_baselines3.common.envs import SimpleMultiObsEnv
 from stable_baselines3.common.logger import configure
 
 from sb3_wasserstein import SPO, WPO
-from sb3_wasserstein.common.transport import target_marginal
+from sb3_wasserstein.common.transport import permuted_within_states, target_marginal
 
 SMALL = dict(n_steps=64, batch_size=32, n_epochs=2, seed=0)
 
@@ -46,6 +46,7 @@ class MultiDiscreteEnv(gym.Env):
         (dict(learning_rate=float("inf")), "`learning_rate`"),
         (dict(max_grad_norm=0), "`max_grad_norm`"),
         (dict(target_kl=0.0), "`target_kl` must be a finite number in \\(0.0"),
+        (dict(debias_spread="yes"), "`debias_spread` must be True or False, got 'yes'"),
         (dict(n_steps=16, batch_size=64), "`n_steps \\* n_envs` \\(16 \\* 1\\) must be at least `batch_size` \\(64\\)"),
     ],
 )
@@ -57,6 +58,11 @@ def test_bad_hyperparameters_fail_before_training(kwargs, message):
 def test_mirrored_gae_on_a_discrete_space_fails_before_training():
     with pytest.raises(ValueError, match="`executed_advantage='gae_mirrored'` needs a Box action space, got Discrete"):
         WPO("MlpPolicy", "CartPole-v1", executed_advantage="gae_mirrored")
+
+
+def test_debiased_spread_on_a_discrete_space_fails_before_training():
+    with pytest.raises(ValueError, match="`debias_spread=True` needs a Box action space .*got Discrete"):
+        WPO("MlpPolicy", "CartPole-v1", debias_spread=True)
 
 
 def test_bad_lam_fails():
@@ -287,3 +293,27 @@ def test_mirrored_gae_puts_the_mirror_on_the_support_and_credits_it():
     assert 0 < above.sum() < len(above)
     th.testing.assert_close(target[above, 0], th.ones_like(target[above, 0]))
     th.testing.assert_close(target[~above, 1], th.ones_like(target[~above, 1]))
+
+
+@pytest.mark.parametrize("algorithm", [WPO, SPO])
+def test_debiased_spread_is_fitted_to_the_geometry_corrected_marginal(algorithm):
+    """With ``debias_spread`` the spread's weights are the plan's marginal less the same plan's marginal for
+    advantages shuffled within each state, plus ``pi_k``; without it they are the plan's marginal."""
+    model = algorithm("MlpPolicy", "Pendulum-v1", **SMALL, debias_spread=True)
+    model.learn(64)
+    rollout = next(model.rollout_buffer.get(batch_size=None))
+    with th.no_grad():
+        support, _ = model._support(rollout.observations, rollout.actions)
+        advantages = model._support_advantages(rollout, support)
+        solution = model._solve(advantages, support, model._radius())
+        source = support.source.double()
+        target = target_marginal(solution.plan, source)
+        th.manual_seed(1)
+        spread_target = model._spread_target(advantages, support, solution.beta, target)
+        th.manual_seed(1)
+        null_plan = model._plan(permuted_within_states(advantages), support.cost.double(), solution.beta)
+    th.testing.assert_close(spread_target, (target - target_marginal(null_plan, source) + source).float())
+    th.testing.assert_close(spread_target.sum(1), th.ones(len(spread_target)))
+    assert not th.allclose(spread_target, target.float())
+    model.debias_spread = False
+    th.testing.assert_close(model._spread_target(advantages, support, solution.beta, target), target.float())

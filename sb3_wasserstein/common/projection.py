@@ -46,18 +46,21 @@ def decoupled_gaussian_projection_loss(
     old_log_std: th.Tensor,
     support: th.Tensor,
     target: th.Tensor,
+    spread_target: th.Tensor | None = None,
 ) -> tuple[th.Tensor, th.Tensor]:
     """Weighted maximum likelihood with the mean and the spread fitted separately (MPO's decoupling).
 
     ``mean_loss  = -E_s sum_j q_j log N(a_j; mu_theta(s), sigma_k(s))``  (the mean against the old spread),
-    ``spread_loss = -E_s sum_j q_j log N(a_j; mu_k(s), sigma_theta(s))`` (the spread around the old mean).
+    ``spread_loss = -E_s sum_j w_j log N(a_j; mu_k(s), sigma_theta(s))`` (the spread around the old mean),
+    with ``q = target`` and ``w = spread_target`` (``q`` when None; e.g. ``geometry_corrected_marginal``).
 
     Fitting both at once lets a one-hot target collapse the spread (the prototype's failure); apart,
     the spread follows the distance of the chosen candidates from the old mean instead.
     ``log_std`` is the unclamped parameter so that its gradient never vanishes.
     """
     mean_loss = -(target * gaussian_log_density(support, mean, old_log_std)).sum(-1).mean()
-    spread_loss = -(target * gaussian_log_density(support, old_mean, log_std)).sum(-1).mean()
+    spread_weights = target if spread_target is None else spread_target
+    spread_loss = -(spread_weights * gaussian_log_density(support, old_mean, log_std)).sum(-1).mean()
     return mean_loss, spread_loss
 
 

@@ -69,6 +69,30 @@ def target_marginal(plan: th.Tensor, source: th.Tensor) -> th.Tensor:
     return th.einsum("bi,bij->bj", source, plan)
 
 
+def permuted_within_states(advantages: th.Tensor, generator: th.Generator | None = None) -> th.Tensor:
+    """Each state's advantages shuffled among its own support points (an independent uniform permutation per row).
+
+    The shuffle keeps every state's values, so their mean and the batch's scale, but no longer says which
+    support point is better: the advantages of the null model in ``geometry_corrected_marginal``.
+    ``generator``: the random source (torch's global one when None).
+    """
+    order = th.rand(advantages.shape, generator=generator, dtype=advantages.dtype, device=advantages.device).argsort(dim=-1)
+    return advantages.gather(-1, order)
+
+
+def geometry_corrected_marginal(target: th.Tensor, null_target: th.Tensor, source: th.Tensor) -> th.Tensor:
+    """``q - q_null + pi_k``: the plan's marginal less the part the support's geometry alone gives it.
+
+    ``q_null`` is the marginal of the same plan (same ``beta``) for ``permuted_within_states`` advantages.
+    Even for advantages that carry no information about the actions, a plan hands more mass to the support
+    points near the others (near the old mean, for draws of a Gaussian): ``E[q_null] != pi_k``, and a spread
+    fitted to ``q`` narrows by that much in every iteration. When the advantages are exchangeable among a
+    state's support points, ``q`` and ``q_null`` have the same law, so the corrected weights have
+    expectation ``pi_k`` exactly. Rows still sum to one; a single weight may be negative.
+    """
+    return target - null_target + source
+
+
 def transport_cost(plan: th.Tensor, cost: th.Tensor, source: th.Tensor) -> th.Tensor:
     """Expected transport cost per state: ``C(s) = sum_i pi_k(a_i | s) sum_j P(a_j | a_i, s) d(a_i, a_j)``."""
     return th.einsum("bi,bij->b", source, plan * cost)
