@@ -76,7 +76,7 @@ def permuted_within_states(advantages: th.Tensor, generator: th.Generator | None
     support point is better: the advantages of the null model in ``geometry_corrected_marginal``.
     ``generator``: the random source (torch's global one when None).
     """
-    order = th.rand(advantages.shape, generator=generator, dtype=advantages.dtype, device=advantages.device).argsort(dim=-1)
+    order = th.rand(advantages.shape, generator=generator, device=advantages.device).argsort(dim=-1)
     return advantages.gather(-1, order)
 
 
