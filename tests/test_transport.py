@@ -196,4 +196,3 @@ def test_uninformative_advantages_move_mass_to_the_centre_of_the_support(method)
     corrected = geometry_corrected_marginal(marginals, null.expand_as(marginals), source)
     th.testing.assert_close(corrected.mean(0), source[0])
     th.testing.assert_close(corrected.sum(-1), th.ones(len(orderings), dtype=th.float64))
-
