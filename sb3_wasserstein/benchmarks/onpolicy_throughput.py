@@ -17,7 +17,6 @@ and prints the ratios to PPO for each Adam and Q head.
 from __future__ import annotations
 
 import argparse
-import csv
 import time
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from torch import nn
 
 from sb3_wasserstein import SPO, WPO
+from sb3_wasserstein.benchmarks import write_rows
 from sb3_wasserstein.benchmarks.suite import machine_name
 
 SHARED = dict(n_steps=512, batch_size=64, n_epochs=20, gamma=0.98, gae_lambda=0.92, learning_rate=2e-5, max_grad_norm=0.8,
@@ -79,11 +79,7 @@ def main() -> None:
                 print(f"round {round_index} {algorithm.__name__:4s} {adam:7s} Adam, Q head {q_head:8s} {fps:7.1f} steps/s",
                       flush=True)
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(args.out, rows)
     for adam in args.adam:
         ppo = np.mean([r["steps_per_second"] for r in rows if r["algorithm"] == "PPO" and r["adam"] == adam])
         for algorithm, q_net_arch in runs[1:]:

@@ -23,7 +23,6 @@ chosen on the held-out steps). The saved model's own Q head is scored on the sam
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import torch as th
@@ -32,6 +31,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from torch import nn
 
 from sb3_wasserstein import SPO, WPO
+from sb3_wasserstein.benchmarks import write_rows
 
 ALGOS = {"wpo": WPO, "spo": SPO}
 N_CANDIDATES = 4
@@ -139,11 +139,7 @@ def main() -> None:
             at_validation, best = fit(kind, data, train_rows, scored, args.adam_steps, generator)
             rows.append(dict(model=kind, train_steps=size, held_out_corr=at_validation, best_held_out_corr=best))
             print(rows[-1], flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(args.out, rows)
 
 
 if __name__ == "__main__":

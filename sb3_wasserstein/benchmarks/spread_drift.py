@@ -15,12 +15,12 @@ and the std it compounds to after ``--iterations`` iterations with nothing else 
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 from pathlib import Path
 
 import torch as th
 
+from sb3_wasserstein.benchmarks import write_rows
 from sb3_wasserstein.common.costs import box_cost
 from sb3_wasserstein.common.transport import (
     geometry_corrected_marginal,
@@ -77,11 +77,7 @@ def main(argv: list[str] | None = None) -> None:
                                  std_after_iterations=f"{std_after:.3f}"))
                 print(" ".join(f"{key}={value}" for key, value in rows[-1].items()), flush=True)
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        with args.out.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        write_rows(args.out, rows)
 
 
 if __name__ == "__main__":
