@@ -111,15 +111,15 @@ def test_samplers_give_hyperparameters_the_algorithm_accepts(algo):
         from rl_zoo3.utils import ALGOS
 
         model = ALGOS[algo]("MlpPolicy", "Pendulum-v1", **params)
-        searched = {"wpo": {"delta", "n_candidates", "executed_advantage", "target_kl", "cost"},
-                    "spo": {"delta", "n_candidates", "executed_advantage", "target_kl", "lam", "cost"},
+        searched = {"wpo": {"delta", "n_candidates", "executed_advantage", "target_kl", "cost", "debias_spread"},
+                    "spo": {"delta", "n_candidates", "executed_advantage", "target_kl", "lam", "cost", "debias_spread"},
                     "wpg": {"langevin_step_size", "langevin_steps", "n_particles"}}[algo]
         for name in searched | {"learning_rate", "gamma"}:
             assert name in params and getattr(model, name) == params[name]
 
 
 @pytest.mark.parametrize("n_actions, offered", [(1, ("q_head", "gae", "gae_mirrored")), (0, ("q_head", "gae"))])
-def test_wpo_sampler_offers_the_mirror_and_the_costs_only_for_box_actions(n_actions, offered):
+def test_wpo_sampler_offers_the_mirror_the_costs_and_debias_spread_only_for_box_actions(n_actions, offered):
     from sb3_wasserstein.zoo.samplers import sample_wpo_params
 
     trial = optuna.create_study().ask()  # rl-zoo3 passes n_actions = 0 for a non-Box action space
@@ -128,6 +128,8 @@ def test_wpo_sampler_offers_the_mirror_and_the_costs_only_for_box_actions(n_acti
     assert trial.distributions["target_kl"].choices == (None, 0.01, 0.03)
     costs = trial.distributions["cost"].choices if "cost" in trial.distributions else None
     assert costs == (("squared_euclidean", "mahalanobis") if n_actions > 0 else None)
+    debias = trial.distributions["debias_spread"].choices if "debias_spread" in trial.distributions else None
+    assert debias == ((False, True) if n_actions > 0 else None)
 
 
 def test_optimize_records_trials_and_a_second_worker_adds_to_the_study(tmp_path):

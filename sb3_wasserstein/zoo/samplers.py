@@ -5,8 +5,9 @@ them through rl-zoo3's own converters, which also turn a stored trial back into 
 (``--trial-id``). The knobs that matter for the Wasserstein updates are searched next to the
 usual ones: the trust-region radius ``delta``, SPO's entropic strength ``lam``, the number of
 candidate actions ``n_candidates`` (M), the executed action's advantage (``executed_advantage``),
-the per-iteration KL limit (``target_kl``), the ground cost of continuous actions (``cost``), and
-WPG's Langevin step size, steps and particles.
+the per-iteration KL limit (``target_kl``), the ground cost of continuous actions (``cost``) and
+whether their spread is fitted without the plan's drift (``debias_spread``), and WPG's Langevin step size, steps
+and particles.
 """
 
 from typing import Any
@@ -16,12 +17,13 @@ from rl_zoo3.hyperparams_opt import convert_offpolicy_params, convert_onpolicy_p
 
 
 def sample_wpo_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
-    """WPO: delta, n_candidates, executed_advantage, target_kl, cost, learning rate, rollout and minibatch sizes,
-    epochs, gamma, GAE lambda, network.
+    """WPO: delta, n_candidates, executed_advantage, target_kl, cost, debias_spread, learning rate, rollout and
+    minibatch sizes, epochs, gamma, GAE lambda, network.
 
-    The mirrored advantage (``"gae_mirrored"``, the executed action's mirror ``2 mu - a``) and the ground cost
-    (squared Euclidean, in action units, or Mahalanobis, in units of the old policy's std) are offered only for a
-    ``Box`` action space, which rl-zoo3 signals with ``n_actions > 0`` (it passes 0 for any other space).
+    The mirrored advantage (``"gae_mirrored"``, the executed action's mirror ``2 mu - a``), the ground cost
+    (squared Euclidean, in action units, or Mahalanobis, in units of the old policy's std) and ``debias_spread`` (the
+    Gaussian's spread fitted to the geometry-corrected marginal) are offered only for a ``Box`` action space, which
+    rl-zoo3 signals with ``n_actions > 0`` (it passes 0 for any other space).
     """
     executed_advantages = ["q_head", "gae", "gae_mirrored"] if n_actions > 0 else ["q_head", "gae"]
     n_steps_pow = trial.suggest_int("n_steps_pow", 5, 11)  # 32 .. 2048 steps per env
@@ -43,6 +45,7 @@ def sample_wpo_params(trial: optuna.Trial, n_actions: int, n_envs: int, addition
     }
     if n_actions > 0:
         sampled["cost"] = trial.suggest_categorical("cost", ["squared_euclidean", "mahalanobis"])
+        sampled["debias_spread"] = trial.suggest_categorical("debias_spread", [False, True])
     hyperparams = convert_onpolicy_params(sampled)
     # A minibatch cannot exceed the rollout (n_steps * n_envs transitions).
     hyperparams["batch_size"] = min(hyperparams["batch_size"], hyperparams["n_steps"] * n_envs)
