@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import csv
 import pstats
 import statistics
 import time
+from pathlib import Path
 
 import torch as th
 from stable_baselines3 import SAC
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_wasserstein import WPG
+from sb3_wasserstein.benchmarks import write_rows
 from sb3_wasserstein.benchmarks.suite import machine_name
 
 
@@ -77,7 +78,7 @@ def main() -> None:
     parser.add_argument("--bfloat16-drift", action="store_true",
                         help="also time the Langevin update with drift_precision='bfloat16'")
     parser.add_argument("--profile", type=int, default=0, help="print this many functions of a cProfile of each run")
-    parser.add_argument("--output", default="docs/wpg_throughput.csv")
+    parser.add_argument("--output", type=Path, default=Path("docs/wpg_throughput.csv"))
     arguments = parser.parse_args()
     th.set_num_threads(1)
 
@@ -98,10 +99,7 @@ def main() -> None:
             row.update(repeat=repeat, torch=th.__version__, machine=machine_name())
             rows.append(row)
             print(row, flush=True)
-    with open(arguments.output, "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(arguments.output, rows)
     for name in variants:
         if name == "SAC":
             continue
