@@ -11,6 +11,7 @@ from stable_baselines3.common.envs import SimpleMultiObsEnv
 from stable_baselines3.common.logger import configure
 
 from sb3_wasserstein import SPO, WPO
+from sb3_wasserstein.common.directional import directional_advantages
 from sb3_wasserstein.common.transport import permuted_within_states, target_marginal
 
 SMALL = dict(n_steps=64, batch_size=32, n_epochs=2, seed=0)
@@ -37,7 +38,8 @@ class MultiDiscreteEnv(gym.Env):
         (dict(beta="fast"), "`beta` must be 'auto'"),
         (dict(n_candidates=0), "`n_candidates` must be an integer >= 1, got 0"),
         (dict(q_window=0), "`q_window`"),
-        (dict(executed_advantage="td"), "`executed_advantage` must be one of \\('q_head', 'gae', 'gae_mirrored'\\), got 'td'"),
+        (dict(executed_advantage="td"),
+         "`executed_advantage` must be one of \\('q_head', 'gae', 'gae_mirrored', 'gae_directional'\\), got 'td'"),
         (dict(executed_advantage="gae_mirrored", n_candidates=1), "needs `n_candidates` >= 2 .*got 1"),
         (dict(batch_size=1), "`batch_size`"),
         (dict(n_epochs=0), "`n_epochs`"),
@@ -55,9 +57,11 @@ def test_bad_hyperparameters_fail_before_training(kwargs, message):
         WPO("MlpPolicy", "CartPole-v1", **kwargs)
 
 
-def test_mirrored_gae_on_a_discrete_space_fails_before_training():
-    with pytest.raises(ValueError, match="`executed_advantage='gae_mirrored'` needs a Box action space, got Discrete"):
-        WPO("MlpPolicy", "CartPole-v1", executed_advantage="gae_mirrored")
+@pytest.mark.parametrize("executed_advantage", ["gae_mirrored", "gae_directional"])
+def test_box_only_executed_advantages_on_a_discrete_space_fail_before_training(executed_advantage):
+    message = f"`executed_advantage='{executed_advantage}'` needs a Box action space, got Discrete"
+    with pytest.raises(ValueError, match=message):
+        WPO("MlpPolicy", "CartPole-v1", executed_advantage=executed_advantage)
 
 
 def test_debiased_spread_on_a_discrete_space_fails_before_training():
@@ -293,6 +297,15 @@ def test_mirrored_gae_puts_the_mirror_on_the_support_and_credits_it():
     assert 0 < above.sum() < len(above)
     th.testing.assert_close(target[above, 0], th.ones_like(target[above, 0]))
     th.testing.assert_close(target[~above, 1], th.ones_like(target[~above, 1]))
+
+
+def test_directional_gae_hands_each_state_to_the_point_furthest_along_its_executed_advantage():
+    """With ``executed_advantage="gae_directional"`` the Q head plays no part in the plan: the unconstrained plan
+    hands each state's mass to the support point with the largest ``A_gae <z_x, z> / |z|^2``."""
+    _, rollout, _, support, old, target = _plan_with_a_flat_q_head("Pendulum-v1", "gae_directional")
+    directional = directional_advantages(rollout.advantages, rollout.actions, support.actions, old.mean, old.stddev)
+    th.testing.assert_close(target.argmax(1), directional.argmax(1))
+    th.testing.assert_close(target.max(1).values, th.ones(len(target), dtype=target.dtype))
 
 
 @pytest.mark.parametrize("algorithm", [WPO, SPO])

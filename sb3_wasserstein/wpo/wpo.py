@@ -17,6 +17,7 @@ from stable_baselines3.common.utils import explained_variance
 from torch.nn import functional as F
 
 from sb3_wasserstein.common.costs import BOX_COSTS, box_cost, zero_one_cost
+from sb3_wasserstein.common.directional import directional_advantages
 from sb3_wasserstein.common.mirror import mirrored_actions, mirrored_advantages
 from sb3_wasserstein.common.projection import categorical_projection_loss, decoupled_gaussian_projection_loss
 from sb3_wasserstein.common.transport import (
@@ -33,7 +34,7 @@ from sb3_wasserstein.common.validation import check_integer, check_real
 from sb3_wasserstein.wpo.policies import MlpPolicy, MultiInputPolicy, WassersteinActorCriticPolicy
 
 SelfWPO = TypeVar("SelfWPO", bound="WPO")
-EXECUTED_ADVANTAGES = ("q_head", "gae", "gae_mirrored")
+EXECUTED_ADVANTAGES = ("q_head", "gae", "gae_mirrored", "gae_directional")
 
 
 class Support(NamedTuple):
@@ -77,7 +78,10 @@ class WPO(OnPolicyAlgorithm):
         advantage, the estimate the Q head is regressed on) or ``"gae_mirrored"`` (Box only, ``n_candidates >= 2``):
         as ``"gae"``, and the first candidate is the executed action's mirror image through the old mean,
         ``2 mu - a``, with the first-order advantage ``2 b - A_gae``, ``b`` the Q head's mean over the other
-        candidates (``common.mirror``). Outside the design note; ``docs/wpo.md`` gives what they did
+        candidates (``common.mirror``), or ``"gae_directional"`` (Box only): every support point's advantage is
+        GAE's at the executed action carried along its direction from the old mean, ``A_gae <z_x, z> / |z|^2`` in
+        units of the old std, and the Q head is not used by the plan (``common.directional``). Outside the design
+        note; ``docs/wpo.md`` gives what they did
     :param max_grad_norm: gradient clipping norm
     :param target_kl: as PPO's: stop the projection's passes early once a minibatch's
         ``KL(pi_k || pi_theta)`` exceeds ``1.5 * target_kl`` (None: no limit). Outside the design
@@ -217,8 +221,9 @@ class WPO(OnPolicyAlgorithm):
         return cost
 
     def _setup_model(self) -> None:
-        if self.executed_advantage == "gae_mirrored" and not isinstance(self.action_space, spaces.Box):
-            raise ValueError(f"`executed_advantage='gae_mirrored'` needs a Box action space, got {self.action_space}.")
+        if self.executed_advantage in ("gae_mirrored", "gae_directional") and not isinstance(self.action_space, spaces.Box):
+            raise ValueError(f"`executed_advantage={self.executed_advantage!r}` needs a Box action space, "
+                             f"got {self.action_space}.")
         if self.debias_spread and not isinstance(self.action_space, spaces.Box):
             raise ValueError(f"`debias_spread=True` needs a Box action space (a Gaussian's spread), got {self.action_space}.")
         self._ground_cost = self._checked_cost()
@@ -302,10 +307,15 @@ class WPO(OnPolicyAlgorithm):
 
         From the Q head at every support point; with ``executed_advantage="gae"`` the executed action's
         is the rollout's GAE advantage instead, and with ``"gae_mirrored"`` also the mirror's (the support's
-        second point) is ``2 b - A_gae``, ``b`` the Q head's mean over the remaining candidates. A per-state
+        second point) is ``2 b - A_gae``, ``b`` the Q head's mean over the remaining candidates; with
+        ``"gae_directional"`` every point's is GAE's carried along the executed direction. A per-state
         constant changes neither plan; the scaling makes ``beta`` and ``lam`` unit-free.
         """
-        q_values = self.policy.q_values(rollout.observations, support.actions)
+        if self.executed_advantage == "gae_directional":
+            q_values = directional_advantages(rollout.advantages, support.actions[:, 0], support.actions,
+                                              support.old_mean, support.old_log_std.exp())
+        else:
+            q_values = self.policy.q_values(rollout.observations, support.actions)
         if self.executed_advantage in ("gae", "gae_mirrored"):
             q_values = q_values.scatter(1, self._executed_index(rollout, support), rollout.advantages.view(-1, 1))
         if self.executed_advantage == "gae_mirrored":
