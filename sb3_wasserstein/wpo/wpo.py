@@ -75,7 +75,7 @@ class WPO(OnPolicyAlgorithm):
     :param q_window: number of recent rollouts the Q head is fitted on
     :param executed_advantage: the advantage of the executed action on the support: ``"q_head"``
         (the Q head's, as at every other support point; the design note), ``"gae"`` (the rollout's GAE
-        advantage, the estimate the Q head is regressed on) or ``"gae_mirrored"`` (Box only, ``n_candidates >= 2``):
+        advantage, the estimate the Q head is regressed on), ``"gae_mirrored"`` (Box only, ``n_candidates >= 2``):
         as ``"gae"``, and the first candidate is the executed action's mirror image through the old mean,
         ``2 mu - a``, with the first-order advantage ``2 b - A_gae``, ``b`` the Q head's mean over the other
         candidates (``common.mirror``), or ``"gae_directional"`` (Box only): every support point's advantage is
