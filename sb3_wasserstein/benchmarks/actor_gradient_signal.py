@@ -26,7 +26,6 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch as th
-from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN
 
 from sb3_wasserstein import WPG
 from sb3_wasserstein.common.projection import (
@@ -60,8 +59,7 @@ def output_gradients(model: WPG, states: th.Tensor, temperature: float) -> dict[
     with th.no_grad():
         mean, log_std = model.actor.gaussian_parameters(states)
         features = model.critic.extract_features(states, model.critic.features_extractor)
-    noise = th.randn((model.n_particles, *mean.shape), device=model.device)
-    particles = mean + th.exp(log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)) * noise
+    noise, particles, _ = model._draw_particles(mean, log_std)
     drift, _ = model._drift(features, particles, temperature)
     moved = model._langevin_particles(features, particles, drift, temperature)
     losses = {

@@ -269,13 +269,9 @@ class WPG(OffPolicyAlgorithm):
             discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
             observations = replay_data.observations
 
-            # 1. Particles from the policy: u = mean + sigma * noise, [n_particles, batch, action_dim].
-            #    They are drawn with SB3's clamped log-std (the policy as it acts); the projection
-            #    below fits the unclamped one.
+            # 1. Particles from the policy; the projection below fits the unclamped log-std.
             mean, log_std = self.actor.gaussian_parameters(observations)
-            sampling_log_std = log_std.detach().clamp(LOG_STD_MIN, LOG_STD_MAX)
-            noise = th.randn((self.n_particles, *mean.shape), device=self.device)
-            particles = mean.detach() + th.exp(sampling_log_std) * noise
+            noise, particles, sampling_log_std = self._draw_particles(mean, log_std)
             log_prob = squashed_gaussian_log_prob(particles, mean.detach(), sampling_log_std)
 
             # 2. Temperature.
@@ -345,6 +341,16 @@ class WPG(OffPolicyAlgorithm):
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         for key, values in logs.items():
             self.logger.record(f"train/{key}", np.mean(values))
+
+    def _draw_particles(self, mean: th.Tensor, log_std: th.Tensor) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
+        """``n_particles`` pre-squash actions per state, ``u = mean + sigma * noise`` (``[n_particles, batch, action_dim]``).
+
+        Drawn with SB3's clamped log-std, the policy as it acts; returns the noise, the particles (detached) and that
+        log-std.
+        """
+        sampling_log_std = log_std.detach().clamp(LOG_STD_MIN, LOG_STD_MAX)
+        noise = th.randn((self.n_particles, *mean.shape), device=self.device)
+        return noise, mean.detach() + th.exp(sampling_log_std) * noise, sampling_log_std
 
     def _langevin_particles(
         self, features: th.Tensor, particles: th.Tensor, drift: th.Tensor, temperature: float
