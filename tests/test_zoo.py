@@ -118,8 +118,10 @@ def test_samplers_give_hyperparameters_the_algorithm_accepts(algo):
             assert name in params and getattr(model, name) == params[name]
 
 
-@pytest.mark.parametrize("n_actions, offered", [(1, ("q_head", "gae", "gae_mirrored")), (0, ("q_head", "gae"))])
-def test_wpo_sampler_offers_the_mirror_the_costs_and_debias_spread_only_for_box_actions(n_actions, offered):
+@pytest.mark.parametrize(
+    "n_actions, offered", [(1, ("q_head", "gae", "gae_mirrored", "gae_directional")), (0, ("q_head", "gae"))]
+)
+def test_wpo_sampler_offers_the_box_advantages_the_costs_and_debias_spread_only_for_box_actions(n_actions, offered):
     from sb3_wasserstein.zoo.samplers import sample_wpo_params
 
     trial = optuna.create_study().ask()  # rl-zoo3 passes n_actions = 0 for a non-Box action space

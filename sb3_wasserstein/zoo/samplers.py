@@ -20,12 +20,13 @@ def sample_wpo_params(trial: optuna.Trial, n_actions: int, n_envs: int, addition
     """WPO: delta, n_candidates, executed_advantage, target_kl, cost, debias_spread, learning rate, rollout and
     minibatch sizes, epochs, gamma, GAE lambda, network.
 
-    The mirrored advantage (``"gae_mirrored"``, the executed action's mirror ``2 mu - a``), the ground cost
+    The mirrored and directional advantages (``"gae_mirrored"``, the executed action's mirror ``2 mu - a``;
+    ``"gae_directional"``, GAE's advantage carried along the executed action's direction from the mean), the ground cost
     (squared Euclidean, in action units, or Mahalanobis, in units of the old policy's std) and ``debias_spread`` (the
     Gaussian's spread fitted to the geometry-corrected marginal) are offered only for a ``Box`` action space, which
     rl-zoo3 signals with ``n_actions > 0`` (it passes 0 for any other space).
     """
-    executed_advantages = ["q_head", "gae", "gae_mirrored"] if n_actions > 0 else ["q_head", "gae"]
+    executed_advantages = ["q_head", "gae", "gae_mirrored", "gae_directional"] if n_actions > 0 else ["q_head", "gae"]
     n_steps_pow = trial.suggest_int("n_steps_pow", 5, 11)  # 32 .. 2048 steps per env
     batch_size_pow = trial.suggest_int("batch_size_pow", 5, 9)  # 32 .. 512
     sampled = {
