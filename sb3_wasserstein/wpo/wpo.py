@@ -35,6 +35,7 @@ from sb3_wasserstein.wpo.policies import MlpPolicy, MultiInputPolicy, Wasserstei
 
 SelfWPO = TypeVar("SelfWPO", bound="WPO")
 EXECUTED_ADVANTAGES = ("q_head", "gae", "gae_mirrored", "gae_directional")
+BOX_ONLY_ADVANTAGES = ("gae_mirrored", "gae_directional")  # they move along the action's vector from the mean
 
 
 class Support(NamedTuple):
@@ -221,7 +222,7 @@ class WPO(OnPolicyAlgorithm):
         return cost
 
     def _setup_model(self) -> None:
-        if self.executed_advantage in ("gae_mirrored", "gae_directional") and not isinstance(self.action_space, spaces.Box):
+        if self.executed_advantage in BOX_ONLY_ADVANTAGES and not isinstance(self.action_space, spaces.Box):
             raise ValueError(f"`executed_advantage={self.executed_advantage!r}` needs a Box action space, "
                              f"got {self.action_space}.")
         if self.debias_spread and not isinstance(self.action_space, spaces.Box):

@@ -15,6 +15,8 @@ from typing import Any
 import optuna
 from rl_zoo3.hyperparams_opt import convert_offpolicy_params, convert_onpolicy_params
 
+from sb3_wasserstein.wpo.wpo import BOX_ONLY_ADVANTAGES, EXECUTED_ADVANTAGES
+
 
 def sample_wpo_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
     """WPO: delta, n_candidates, executed_advantage, target_kl, cost, debias_spread, learning rate, rollout and
@@ -26,7 +28,7 @@ def sample_wpo_params(trial: optuna.Trial, n_actions: int, n_envs: int, addition
     Gaussian's spread fitted to the geometry-corrected marginal) are offered only for a ``Box`` action space, which
     rl-zoo3 signals with ``n_actions > 0`` (it passes 0 for any other space).
     """
-    executed_advantages = ["q_head", "gae", "gae_mirrored", "gae_directional"] if n_actions > 0 else ["q_head", "gae"]
+    executed_advantages = [a for a in EXECUTED_ADVANTAGES if n_actions > 0 or a not in BOX_ONLY_ADVANTAGES]
     n_steps_pow = trial.suggest_int("n_steps_pow", 5, 11)  # 32 .. 2048 steps per env
     batch_size_pow = trial.suggest_int("batch_size_pow", 5, 9)  # 32 .. 512
     sampled = {
