@@ -159,11 +159,15 @@ def test_resume_from_checkpoint_continues_the_step_count_and_replay_buffer(tmp_p
     steps_at_checkpoint = cls.load(checkpoint).num_timesteps
     assert 0 < steps_at_checkpoint < 256
 
-    resume_flags = ["--eval-freq", "-1", "-i", str(checkpoint)] + (["--save-replay-buffer"] if algo == "wpg" else [])
-    train(algo, "Pendulum-v1", tmp_path, *resume_flags, n=128)
+    # Saving during the resumed run too: a checkpoint and a best model (rl-zoo3's EvalCallback).
+    resume_flags = ["--eval-freq", "64", "--eval-episodes", "1", "--save-freq", "64", "-i", str(checkpoint)]
+    train(algo, "Pendulum-v1", tmp_path, *resume_flags, *(["--save-replay-buffer"] if algo == "wpg" else []), n=128)
     second = run_folder(tmp_path, algo, "Pendulum-v1", 2)
     resumed = cls.load(second / "Pendulum-v1.zip")
     assert resumed.num_timesteps >= steps_at_checkpoint + 128
+    assert "learn" not in vars(resumed)
+    assert cls.load(second / "best_model.zip").num_timesteps > steps_at_checkpoint
+    assert cls.load(sorted(second.glob("rl_model_*_steps.zip"))[-1]).num_timesteps > steps_at_checkpoint
     if algo == "wpg":
         # rl-zoo3 reloads replay_buffer.pkl from the checkpoint's folder (saved at the end of the first run):
         # its 256 transitions, then the 128 collected after resuming.

@@ -1,7 +1,6 @@
 """rl-zoo3's ``ExperimentManager`` with two changes, installed in ``rl_zoo3.train`` by our ``train`` command."""
 
 import contextlib
-import functools
 from typing import Any
 
 import rl_zoo3.train
@@ -23,14 +22,21 @@ class PluginExperimentManager(ExperimentManager):
         return hyperparams
 
     def learn(self, model) -> None:
-        if not self.continue_training:
-            return super().learn(model)
-        # An instance attribute for the duration of learn() only: save() pickles __dict__.
-        model.learn = functools.partial(model.learn, reset_num_timesteps=False)
-        try:
-            super().learn(model)
-        finally:
-            del model.learn
+        super().learn(_ContinuedModel(model) if self.continue_training else model)
+
+
+class _ContinuedModel:
+    """``model`` as rl-zoo3's ``learn`` sees it on a resumed run: ``learn`` keeps the step count, all else is
+    ``model``'s. The model itself is left untouched, so what the callbacks save during training is a plain model."""
+
+    def __init__(self, model):
+        self._model = model
+
+    def learn(self, *args, **kwargs):
+        return self._model.learn(*args, reset_num_timesteps=False, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self._model, name)
 
 
 def _initial_radius(delta: str) -> float:
