@@ -200,6 +200,18 @@ def test_dict_observations(algorithm):
 
 @pytest.mark.parametrize("algorithm", [WPO, SPO])
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_separate_feature_extractors(algorithm, env_id):
+    """With ``share_features_extractor=False`` the Q head reads the critic's own extractor."""
+    model = algorithm("MlpPolicy", env_id, **SMALL, policy_kwargs=dict(share_features_extractor=False))
+    model.learn(128)
+    observations = th.as_tensor(np.stack([model.observation_space.sample() for _ in range(5)]))
+    expected = model.policy.vf_features_extractor(observations)
+    th.testing.assert_close(model.policy.critic_features(observations), expected)
+    assert model.num_timesteps == 128
+
+
+@pytest.mark.parametrize("algorithm", [WPO, SPO])
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
 def test_save_load_gives_identical_predictions(algorithm, env_id, tmp_path):
     model = algorithm("MlpPolicy", env_id, **SMALL, policy_kwargs=dict(q_net_arch=[32]))
     model.learn(128)

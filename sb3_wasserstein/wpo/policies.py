@@ -6,7 +6,7 @@ from typing import Any
 
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.policies import ActorCriticPolicy, MultiInputActorCriticPolicy
+from stable_baselines3.common.policies import ActorCriticPolicy, BaseModel, MultiInputActorCriticPolicy
 from stable_baselines3.common.torch_layers import create_mlp
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
@@ -47,7 +47,8 @@ class QHeadMixin:
 
     def critic_features(self, obs: PyTorchObs) -> th.Tensor:
         """Features of the critic's extractor (shared with the actor unless ``share_features_extractor=False``)."""
-        return super().extract_features(obs, self.vf_features_extractor)
+        # BaseModel's: ActorCriticPolicy's returns both extractors' features when they are not shared.
+        return BaseModel.extract_features(self, obs, self.vf_features_extractor)
 
     def q_values(self, obs: PyTorchObs, support: th.Tensor | None = None) -> th.Tensor:
         """Q at every support point: ``[B, n_actions]`` for Discrete, ``[B, n]`` for a Box support ``[B, n, d]``."""
