@@ -120,6 +120,7 @@ BAD_HYPERPARAMETERS = [
     ("ent_coef", "automatic"),
     ("ent_coef", "auto_-1"),
     ("ent_coef", "auto_x"),
+    ("ent_coef", "auto_"),
     ("actor_update", "svgd"),
     ("drift_critic", "mean"),
     ("drift_precision", "float16"),
@@ -129,6 +130,10 @@ BAD_HYPERPARAMETERS = [
     ("learning_starts", -1),
     ("gradient_steps", 0),
     ("target_update_interval", 0),
+    ("train_freq", 0),
+    ("train_freq", 1.5),
+    ("train_freq", (4, "epoch")),
+    ("train_freq", (0, "episode")),
     ("target_entropy", "high"),
 ]
 
@@ -137,6 +142,13 @@ BAD_HYPERPARAMETERS = [
 def test_bad_hyperparameters_raise_before_anything_is_built(name, value):
     with pytest.raises(ValueError, match=name):
         WPG("MlpPolicy", "Pendulum-v1", **{name: value})
+
+
+@pytest.mark.parametrize("train_freq", [3, (3, "step"), (1, "episode")])
+def test_train_freq_takes_sb3s_forms(train_freq):
+    model = WPG("MlpPolicy", "Pendulum-v1", train_freq=train_freq, learning_starts=0, batch_size=8, seed=0)
+    model.learn(6)
+    assert model.num_timesteps >= 6
 
 
 def test_gsde_is_rejected():

@@ -174,6 +174,17 @@ def test_a_delta_schedule_starting_outside_the_range_fails_before_training(delta
         WPO("MlpPolicy", "Pendulum-v1", delta=delta)
 
 
+@pytest.mark.parametrize("beta", [lambda progress: -1.0, lambda progress: float("nan")])
+def test_a_beta_schedule_starting_outside_the_range_fails_before_training(beta):
+    with pytest.raises(ValueError, match="`beta` must be a finite number in \\[0.0"):
+        WPO("MlpPolicy", "Pendulum-v1", beta=beta)
+
+
+def test_a_beta_schedule_turning_non_finite_fails_when_it_does():
+    with pytest.raises(ValueError, match="`beta` must be a finite number"):
+        WPO("MlpPolicy", "Pendulum-v1", beta=lambda progress: 0.1 if progress == 1.0 else float("nan"), **SMALL).learn(64)
+
+
 @pytest.mark.parametrize("algorithm", [WPO, SPO])
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
 def test_target_kl_stops_the_projection(algorithm, env_id):

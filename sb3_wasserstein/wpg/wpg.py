@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from numbers import Integral
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -154,6 +155,7 @@ class WPG(OffPolicyAlgorithm):
             batch_size=batch_size,
             tau=tau,
             gamma=gamma,
+            train_freq=train_freq,
             gradient_steps=gradient_steps,
             n_steps=n_steps,
             ent_coef=ent_coef,
@@ -437,10 +439,16 @@ def validate_hyperparameters(**values: Any) -> None:
         check_integer("gradient_steps", values["gradient_steps"], 1)
     check_integer("n_steps", values["n_steps"], 1)
     check_integer("target_update_interval", values["target_update_interval"], 1)
+    train_freq = values["train_freq"]
+    frequency, unit = train_freq if isinstance(train_freq, tuple) and len(train_freq) == 2 else (train_freq, "step")
+    is_count = isinstance(frequency, Integral) and not isinstance(frequency, bool) and frequency >= 1
+    if not is_count or unit not in ("step", "episode"):
+        raise ValueError(f"`train_freq` must be an integer >= 1 or a tuple (integer >= 1, 'step' or 'episode'), "
+                         f"got {train_freq!r}.")
     ent_coef = values["ent_coef"]
     if isinstance(ent_coef, str):
-        prefix, _, initial = ent_coef.partition("_")
-        if prefix != "auto" or (initial and not _is_positive_number(initial)):
+        prefix, underscore, initial = ent_coef.partition("_")
+        if prefix != "auto" or (underscore and not _is_positive_number(initial)):
             raise ValueError(f"`ent_coef` must be a number > 0, 'auto', or 'auto_<initial value > 0>' such as 'auto_0.1', "
                              f"got {ent_coef!r}.")
     else:

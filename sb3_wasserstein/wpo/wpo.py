@@ -182,10 +182,10 @@ class WPO(OnPolicyAlgorithm):
         check_real("gamma", gamma, 0.0, 1.0, low_inclusive=True)
         check_real("gae_lambda", gae_lambda, 0.0, 1.0, low_inclusive=True)
         check_real("delta", delta(1.0) if callable(delta) else delta, 0.0)  # a schedule: its value at the start
-        if not (beta == "auto" or callable(beta)):
-            if isinstance(beta, str):
-                raise ValueError(f"`beta` must be 'auto', a number >= 0 or a callable of progress_remaining, got {beta!r}.")
-            check_real("beta", beta, 0.0, low_inclusive=True)
+        if isinstance(beta, str) and beta != "auto":
+            raise ValueError(f"`beta` must be 'auto', a number >= 0 or a callable of progress_remaining, got {beta!r}.")
+        if beta != "auto":
+            check_real("beta", beta(1.0) if callable(beta) else beta, 0.0, low_inclusive=True)  # a schedule: at the start
         check_integer("n_candidates", n_candidates, 1)
         check_integer("q_window", q_window, 1)
         if executed_advantage not in EXECUTED_ADVANTAGES:
@@ -376,7 +376,7 @@ class WPO(OnPolicyAlgorithm):
         source = support.source.double()
         if self.beta == "auto":
             return self._solve_dual(advantages, cost, source, radius)
-        beta = float(self.beta(self._current_progress_remaining) if callable(self.beta) else self.beta)
+        beta = self._scheduled("beta", self.beta) if callable(self.beta) else float(self.beta)
         plan = self._plan(advantages, cost, beta)
         objective = self._dual(beta, advantages, cost, source, radius).item()
         return DualSolution(beta, plan, transport_cost(plan, cost, source).mean().item(), objective)
@@ -401,11 +401,13 @@ class WPO(OnPolicyAlgorithm):
         return geometry_corrected_marginal(target, target_marginal(null_plan, source), source).float()
 
     def _radius(self) -> float:
-        """``delta`` now: the float, or the schedule's value at the current ``progress_remaining``, floored at 0
-        (SB3 updates the progress after each rollout, so the last one of ``learn`` sees a progress <= 0)."""
-        if not callable(self.delta):
-            return self.delta
-        return max(check_real("delta", float(self.delta(self._current_progress_remaining)), -math.inf), 0.0)
+        """``delta`` now: the float, or the schedule's value."""
+        return self._scheduled("delta", self.delta) if callable(self.delta) else self.delta
+
+    def _scheduled(self, name: str, schedule: Callable[[float], float]) -> float:
+        """A schedule's value at the current ``progress_remaining``, checked finite and floored at 0 (SB3 updates the
+        progress after each rollout, so the last one of ``learn`` sees a progress <= 0)."""
+        return max(check_real(name, float(schedule(self._current_progress_remaining)), -math.inf), 0.0)
 
     def _project(self, observations, support: Support, target: th.Tensor, spread_target: th.Tensor) -> tuple[float, int]:
         """Fit ``pi_theta`` to the plan's marginal by weighted maximum likelihood (a Gaussian's spread to
