@@ -1,6 +1,7 @@
 """The transport plans and duals against brute force: enumeration, grid search, a linear programme."""
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -69,6 +70,22 @@ def test_wasserstein_plan_equals_enumeration(instance, beta):
         scores = [advantages[b, j].item() - beta * cost[b, i, j].item() for j in range(n_support)]
         best = max(range(n_support), key=lambda j: scores[j])
         assert plan[b, i, best] == 1.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(instances, st.floats(0.0, 5.0), st.floats(0.05, 2.0))
+def test_sinkhorn_dual_equals_the_design_notes_sum(instance, beta, lam):
+    """``G(beta)`` summed term by term, with the uniform ``nu(a_j) = 1 / n``."""
+    advantages, cost, source = make_instance(*instance[:4])
+    delta = instance[4]
+    n_states, n_support = advantages.shape
+    expected = beta * delta
+    for b in range(n_states):
+        for i in range(n_support):
+            inner = sum(math.exp((advantages[b, j].item() - beta * cost[b, i, j].item()) / lam) / n_support
+                        for j in range(n_support))
+            expected += source[b, i].item() * lam * math.log(inner) / n_states
+    assert sinkhorn_dual(beta, advantages, cost, source, delta, lam).item() == pytest.approx(expected, rel=1e-9, abs=1e-9)
 
 
 def grid_minimum(objective, beta_max):

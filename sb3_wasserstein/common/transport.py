@@ -45,23 +45,13 @@ def wasserstein_plan(advantages: th.Tensor, cost: th.Tensor, beta: float | th.Te
     return th.nn.functional.one_hot(best, scores.shape[-1]).to(advantages.dtype)
 
 
-def sinkhorn_plan(
-    advantages: th.Tensor,
-    cost: th.Tensor,
-    beta: float | th.Tensor,
-    lam: float,
-    log_reference: th.Tensor | None = None,
-) -> th.Tensor:
+def sinkhorn_plan(advantages: th.Tensor, cost: th.Tensor, beta: float | th.Tensor, lam: float) -> th.Tensor:
     """SPO's Gibbs kernel (design note, section 2).
 
     ``P_beta(a_j | a_i, s) = nu(a_j) exp((A_k(s, a_j) - beta d(a_i, a_j)) / lam) / Z(a_i, s)``,
-    with reference measure ``nu`` given by its log ``log_reference`` (``[B, n]`` or ``[n]``;
-    uniform when ``None``).
+    with the uniform reference measure ``nu = 1 / n`` on the ``n`` support points (it cancels in ``Z``).
     """
-    logits = (advantages.unsqueeze(-2) - beta * cost) / lam
-    if log_reference is not None:
-        logits = logits + log_reference.unsqueeze(-2)
-    return th.softmax(logits, dim=-1)
+    return th.softmax((advantages.unsqueeze(-2) - beta * cost) / lam, dim=-1)
 
 
 def target_marginal(plan: th.Tensor, source: th.Tensor) -> th.Tensor:
@@ -116,17 +106,16 @@ def sinkhorn_dual(
     source: th.Tensor,
     delta: float,
     lam: float,
-    log_reference: th.Tensor | None = None,
 ) -> th.Tensor:
     """SPO's dual
-    ``G(beta) = beta delta + E_s sum_i pi_k(a_i|s) lam log sum_j nu(a_j) exp((A_k(s, a_j) - beta d(a_i, a_j)) / lam)``.
+    ``G(beta) = beta delta + E_s sum_i pi_k(a_i|s) lam log sum_j nu(a_j) exp((A_k(s, a_j) - beta d(a_i, a_j)) / lam)``,
+    ``nu = 1 / n`` uniform on the ``n`` support points.
 
     Smooth and convex in ``beta``; ``G'(beta) = delta - C_lam(beta)``, ``C_lam`` the cost under the kernel.
     """
     logits = (advantages.unsqueeze(-2) - beta * cost) / lam
-    if log_reference is not None:
-        logits = logits + log_reference.unsqueeze(-2)
-    return beta * delta + lam * (source * th.logsumexp(logits, dim=-1)).sum(-1).mean()
+    log_sum = th.logsumexp(logits, dim=-1) - math.log(logits.shape[-1])
+    return beta * delta + lam * (source * log_sum).sum(-1).mean()
 
 
 def _bisect_multiplier(mean_cost: Callable[[float], float], delta: float, beta_high: float) -> tuple[float, float]:
@@ -188,7 +177,6 @@ def solve_sinkhorn_dual(
     source: th.Tensor,
     delta: float,
     lam: float,
-    log_reference: th.Tensor | None = None,
 ) -> DualSolution:
     """Minimise SPO's dual ``G`` over ``beta >= 0`` and return the kernel plan at ``beta*``.
 
@@ -197,13 +185,13 @@ def solve_sinkhorn_dual(
     """
 
     def mean_cost(beta: float) -> float:
-        plan = sinkhorn_plan(advantages, cost, beta, lam, log_reference)
+        plan = sinkhorn_plan(advantages, cost, beta, lam)
         return transport_cost(plan, cost, source).mean().item()
 
     def solution(beta: float) -> DualSolution:
-        plan = sinkhorn_plan(advantages, cost, beta, lam, log_reference)
+        plan = sinkhorn_plan(advantages, cost, beta, lam)
         achieved = transport_cost(plan, cost, source).mean().item()
-        objective = sinkhorn_dual(beta, advantages, cost, source, delta, lam, log_reference).item()
+        objective = sinkhorn_dual(beta, advantages, cost, source, delta, lam).item()
         return DualSolution(beta, plan, achieved, objective)
 
     if mean_cost(0.0) <= delta:
