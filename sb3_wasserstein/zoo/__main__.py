@@ -1,7 +1,7 @@
 """``python -m sb3_wasserstein.zoo train|enjoy [rl-zoo3 flags]`` (console script ``sb3-wasserstein-zoo``).
 
 Registers WPO, SPO and WPG in rl-zoo3, then runs rl-zoo3's own ``train()`` or ``enjoy()`` on the
-remaining arguments. Two things differ from ``python -m rl_zoo3.train``:
+remaining arguments. Three things differ from ``python -m rl_zoo3.train``:
 
 - ``train`` without ``-conf/--conf-file`` reads our ``hyperparams/<algo>.yml`` for ``wpo``, ``spo``
   and ``wpg`` (rl-zoo3 would look for the file inside rl-zoo3);
