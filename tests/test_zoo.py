@@ -66,6 +66,23 @@ def test_train_writes_model_config_and_evaluations_then_enjoy_runs(tmp_path, cap
     assert f"Loading {run / env}.zip" in out
 
 
+def test_a_conf_file_given_by_an_abbreviated_flag_is_used_and_an_abbreviated_algo_gets_ours(tmp_path):
+    """rl-zoo3's parser accepts abbreviations (``--conf``, ``--alg``): the choice of yml follows what it parsed."""
+    mine = tmp_path / "mine.yml"
+    entries = yaml.safe_load(default_hyperparams_file("wpo").read_text())
+    mine.write_text(yaml.safe_dump({"Pendulum-v1": {**entries["Pendulum-v1"], "delta": 0.077}}))
+    train("wpo", "Pendulum-v1", tmp_path, "--conf", str(mine), "--eval-freq", "-1", n=128)
+    config = dict(yaml.load((run_folder(tmp_path, "wpo", "Pendulum-v1") / "Pendulum-v1" / "config.yml").read_text(),
+                            Loader=yaml.UnsafeLoader))
+    assert config["delta"] == 0.077
+
+    main(["train", "--alg", "wpo", "--env", "Pendulum-v1", "-n", "128", "-f", str(tmp_path / "abbreviated"),
+          "--eval-freq", "-1", "--verbose", "0", "-params", *TINY["wpo"]])
+    args = dict(yaml.load((run_folder(tmp_path / "abbreviated", "wpo", "Pendulum-v1") / "Pendulum-v1" / "args.yml")
+                          .read_text(), Loader=yaml.UnsafeLoader))
+    assert args["conf_file"] == str(default_hyperparams_file("wpo"))
+
+
 def test_enjoy_loads_wpg_with_a_one_transition_buffer(tmp_path):
     WPG("MlpPolicy", "Pendulum-v1", buffer_size=10_000, learning_starts=10, seed=0).save(tmp_path / "wpg")
     register(inference=True)

@@ -11,24 +11,12 @@ remaining arguments. Three things differ from ``python -m rl_zoo3.train``:
   schedule from 0.05 to 0, as rl-zoo3 does for ``learning_rate`` and ``clip_range``.
 """
 
-import argparse
 import sys
 from collections.abc import Sequence
 
-from sb3_wasserstein.zoo import ALGORITHMS, default_hyperparams_file, register
+from sb3_wasserstein.zoo import register
 
 COMMANDS = ("train", "enjoy")
-
-
-def _with_default_conf_file(args: list[str]) -> list[str]:
-    """Append ``--conf-file`` pointing at our yml when training one of our algorithms without one."""
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    parser.add_argument("--algo", default="ppo")
-    parser.add_argument("-conf", "--conf-file", default=None)
-    known, _ = parser.parse_known_args(args)
-    if known.conf_file is None and known.algo in ALGORITHMS:
-        return [*args, "--conf-file", str(default_hyperparams_file(known.algo))]
-    return args
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -45,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         from sb3_wasserstein.zoo import experiment
 
         experiment.install()
-        sys.argv = [program, *_with_default_conf_file(rest)]
+        sys.argv = [program, *rest]
         train()
     else:
         from rl_zoo3.enjoy import enjoy

@@ -1,4 +1,4 @@
-"""rl-zoo3's ``ExperimentManager`` with two changes, installed in ``rl_zoo3.train`` by our ``train`` command."""
+"""rl-zoo3's ``ExperimentManager`` with three changes, installed in ``rl_zoo3.train`` by our ``train`` command."""
 
 import contextlib
 from typing import Any
@@ -7,11 +7,19 @@ import rl_zoo3.train
 from rl_zoo3.exp_manager import ExperimentManager
 from rl_zoo3.utils import SimpleLinearSchedule
 
+from sb3_wasserstein.zoo import ALGORITHMS, default_hyperparams_file
+
 
 class PluginExperimentManager(ExperimentManager):
-    """Resumes ``-i`` checkpoints with ``reset_num_timesteps=False`` (rl-zoo3 restarts the step count at 0),
-    and reads ``delta: lin_<value>`` as a linear schedule of WPO's and SPO's radius, from ``<value>`` to 0,
-    as rl-zoo3 reads ``learning_rate`` and ``clip_range``."""
+    """Reads our ``hyperparams/<algo>.yml`` for WPO, SPO and WPG when no ``--conf-file`` is given (rl-zoo3 would look
+    inside its own package), resumes ``-i`` checkpoints with ``reset_num_timesteps=False`` (rl-zoo3 restarts the step
+    count at 0), and reads ``delta: lin_<value>`` as a linear schedule of WPO's and SPO's radius, from ``<value>`` to
+    0, as rl-zoo3 reads ``learning_rate`` and ``clip_range``."""
+
+    def __init__(self, args, algo: str, *positional, config: str | None = None, **kwargs):
+        if config is None and algo in ALGORITHMS:
+            config = args.conf_file = str(default_hyperparams_file(algo))  # args.yml records it
+        super().__init__(args, algo, *positional, config=config, **kwargs)
 
     @staticmethod
     def _preprocess_schedules(hyperparams: dict[str, Any]) -> dict[str, Any]:
