@@ -124,7 +124,7 @@ BAD_HYPERPARAMETERS = [
     ("actor_update", "svgd"),
     ("drift_critic", "mean"),
     ("drift_precision", "float16"),
-    ("learning_rate", 0.0),
+    ("learning_rate", -1e-3),
     ("batch_size", 0),
     ("buffer_size", 0),
     ("learning_starts", -1),
@@ -149,6 +149,15 @@ def test_train_freq_takes_sb3s_forms(train_freq):
     model = WPG("MlpPolicy", "Pendulum-v1", train_freq=train_freq, learning_starts=0, batch_size=8, seed=0)
     model.learn(6)
     assert model.num_timesteps >= 6
+
+
+@pytest.mark.parametrize("name, value", [("langevin_steps", 0), ("actor_update", "lang"), ("ent_coef", "auto_")])
+def test_load_checks_its_overrides(name, value, tmp_path):
+    """SB3's load() sets keyword overrides without __init__ (rl-zoo3's -i passes the yml's values that way)."""
+    WPG("MlpPolicy", "Pendulum-v1", train_freq=(2, "episode"), seed=0).save(tmp_path / "model")
+    with pytest.raises(ValueError, match=name):
+        WPG.load(tmp_path / "model", **{name: value})
+    assert WPG.load(tmp_path / "model", langevin_steps=3).langevin_steps == 3  # a loaded TrainFreq passes
 
 
 def test_gsde_is_rejected():

@@ -242,6 +242,19 @@ def test_save_load_gives_identical_predictions(algorithm, env_id, tmp_path):
     assert resumed._n_updates == 4
 
 
+@pytest.mark.parametrize(
+    "algorithm, override, message",
+    [(WPO, dict(executed_advantage="gea"), "`executed_advantage`"), (WPO, dict(n_epochs=0), "`n_epochs`"),
+     (WPO, dict(n_candidates=1, executed_advantage="gae_mirrored"), "`n_candidates` >= 2"), (SPO, dict(lam=-1.0), "`lam`")],
+)
+def test_load_checks_its_overrides(algorithm, override, message, tmp_path):
+    """SB3's load() sets keyword overrides without __init__ (rl-zoo3's -i passes the yml's values that way)."""
+    algorithm("MlpPolicy", "Pendulum-v1", **SMALL).save(tmp_path / "model")
+    with pytest.raises(ValueError, match=message):
+        algorithm.load(tmp_path / "model", **override)
+    assert algorithm.load(tmp_path / "model", n_epochs=3).n_epochs == 3
+
+
 def test_multiple_envs_callbacks_and_progress_bar():
     calls = {"rollout_end": 0, "step": 0}
 

@@ -148,28 +148,6 @@ class WPG(OffPolicyAlgorithm):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ):
-        validate_hyperparameters(
-            learning_rate=learning_rate,
-            buffer_size=buffer_size,
-            learning_starts=learning_starts,
-            batch_size=batch_size,
-            tau=tau,
-            gamma=gamma,
-            train_freq=train_freq,
-            gradient_steps=gradient_steps,
-            n_steps=n_steps,
-            ent_coef=ent_coef,
-            target_update_interval=target_update_interval,
-            target_entropy=target_entropy,
-            actor_update=actor_update,
-            n_particles=n_particles,
-            langevin_steps=langevin_steps,
-            langevin_step_size=langevin_step_size,
-            projection_steps=projection_steps,
-            projection_baseline=projection_baseline,
-            drift_critic=drift_critic,
-            drift_precision=drift_precision,
-        )
         if policy_kwargs is not None and policy_kwargs.get("use_sde", False):
             raise ValueError("WPG does not support gSDE: policy_kwargs['use_sde'] must be False.")
         if env is not None:
@@ -223,6 +201,9 @@ class WPG(OffPolicyAlgorithm):
             self._setup_model()
 
     def _setup_model(self) -> None:
+        # Here, not in __init__, so that a loaded model's values (SB3's load() sets its keyword overrides; rl-zoo3's -i
+        # passes the yml's that way) are checked too.
+        validate_hyperparameters(**{name: getattr(self, name) for name in CHECKED_HYPERPARAMETERS})
         super()._setup_model()
         self._create_aliases()
         drift_dtype = self._drift_dtype()  # raises here, before training, for bfloat16 with critics it cannot take
@@ -426,10 +407,18 @@ class WPG(OffPolicyAlgorithm):
         return state_dicts, saved_pytorch_variables
 
 
+CHECKED_HYPERPARAMETERS = (
+    "learning_rate", "buffer_size", "learning_starts", "batch_size", "tau", "gamma", "train_freq", "gradient_steps",
+    "n_steps", "ent_coef", "target_update_interval", "target_entropy", "actor_update", "n_particles", "langevin_steps",
+    "langevin_step_size", "projection_steps", "projection_baseline", "drift_critic", "drift_precision",
+)
+"""The attributes ``validate_hyperparameters`` checks, each under its constructor argument's name."""
+
+
 def validate_hyperparameters(**values: Any) -> None:
     """Raise a ``ValueError`` naming the hyperparameter, its value and what is allowed, for the first bad one."""
     if not callable(values["learning_rate"]):
-        check_real("learning_rate", values["learning_rate"], 0.0)
+        check_real("learning_rate", values["learning_rate"], 0.0, low_inclusive=True)  # 0: rl-zoo3's enjoy loads so
     check_integer("buffer_size", values["buffer_size"], 1)
     check_integer("learning_starts", values["learning_starts"], 0)
     check_integer("batch_size", values["batch_size"], 1)
@@ -441,6 +430,7 @@ def validate_hyperparameters(**values: Any) -> None:
     check_integer("target_update_interval", values["target_update_interval"], 1)
     train_freq = values["train_freq"]
     frequency, unit = train_freq if isinstance(train_freq, tuple) and len(train_freq) == 2 else (train_freq, "step")
+    unit = getattr(unit, "value", unit)  # a loaded model's is SB3's TrainFreq, its unit an Enum
     is_count = isinstance(frequency, Integral) and not isinstance(frequency, bool) and frequency >= 1
     if not is_count or unit not in ("step", "episode"):
         raise ValueError(f"`train_freq` must be an integer >= 1 or a tuple (integer >= 1, 'step' or 'episode'), "

@@ -21,8 +21,12 @@ class SPO(WPO):
     """
 
     def __init__(self, *args, lam: float = 0.1, **kwargs: Any):
-        self.lam = check_real("lam", lam, 0.0)
+        self.lam = lam
         super().__init__(*args, **kwargs)
+
+    def _check_hyperparameters(self) -> None:
+        super()._check_hyperparameters()
+        check_real("lam", self.lam, 0.0)
 
     def _plan(self, advantages: th.Tensor, cost: th.Tensor, beta: float) -> th.Tensor:
         return sinkhorn_plan(advantages, cost, beta, self.lam)

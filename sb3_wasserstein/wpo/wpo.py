@@ -131,8 +131,6 @@ class WPO(OnPolicyAlgorithm):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ):
-        self._check_hyperparameters(learning_rate, n_steps, batch_size, n_epochs, gamma, gae_lambda, delta, beta,
-                                    n_candidates, q_window, executed_advantage, max_grad_norm, target_kl, debias_spread)
         super().__init__(
             policy,
             env,
@@ -164,40 +162,49 @@ class WPO(OnPolicyAlgorithm):
         self.executed_advantage = executed_advantage
         self.target_kl = target_kl
         self.debias_spread = debias_spread
-        if self.env is not None and self.n_steps * self.n_envs < batch_size:
-            raise ValueError(
-                f"`n_steps * n_envs` ({self.n_steps} * {self.n_envs}) must be at least `batch_size` ({batch_size})."
-            )
         if _init_setup_model:
             self._setup_model()
 
-    @staticmethod
-    def _check_hyperparameters(learning_rate, n_steps, batch_size, n_epochs, gamma, gae_lambda, delta, beta,
-                               n_candidates, q_window, executed_advantage, max_grad_norm, target_kl, debias_spread) -> None:
-        if not callable(learning_rate):
-            check_real("learning_rate", learning_rate, 0.0)
-        check_integer("n_steps", n_steps, 1)
-        check_integer("batch_size", batch_size, 2)
-        check_integer("n_epochs", n_epochs, 1)
-        check_real("gamma", gamma, 0.0, 1.0, low_inclusive=True)
-        check_real("gae_lambda", gae_lambda, 0.0, 1.0, low_inclusive=True)
+    def _check_hyperparameters(self) -> None:
+        """Raise a ``ValueError`` naming the first hyperparameter out of its range, its value and what is allowed.
+
+        Run by ``_setup_model``: on a new model, and on a loaded one after SB3's ``load`` has set its keyword
+        overrides (rl-zoo3's ``-i`` passes the yml's values that way).
+        """
+        if not callable(self.learning_rate):
+            check_real("learning_rate", self.learning_rate, 0.0, low_inclusive=True)  # 0: rl-zoo3's enjoy loads so
+        check_integer("n_steps", self.n_steps, 1)
+        check_integer("batch_size", self.batch_size, 2)
+        check_integer("n_epochs", self.n_epochs, 1)
+        check_real("gamma", self.gamma, 0.0, 1.0, low_inclusive=True)
+        check_real("gae_lambda", self.gae_lambda, 0.0, 1.0, low_inclusive=True)
+        delta, beta = self.delta, self.beta
         check_real("delta", delta(1.0) if callable(delta) else delta, 0.0)  # a schedule: its value at the start
         if isinstance(beta, str) and beta != "auto":
             raise ValueError(f"`beta` must be 'auto', a number >= 0 or a callable of progress_remaining, got {beta!r}.")
         if beta != "auto":
             check_real("beta", beta(1.0) if callable(beta) else beta, 0.0, low_inclusive=True)  # a schedule: at the start
-        check_integer("n_candidates", n_candidates, 1)
-        check_integer("q_window", q_window, 1)
-        if executed_advantage not in EXECUTED_ADVANTAGES:
-            raise ValueError(f"`executed_advantage` must be one of {EXECUTED_ADVANTAGES}, got {executed_advantage!r}.")
-        if executed_advantage == "gae_mirrored" and n_candidates < 2:
+        check_integer("n_candidates", self.n_candidates, 1)
+        check_integer("q_window", self.q_window, 1)
+        if self.executed_advantage not in EXECUTED_ADVANTAGES:
+            raise ValueError(f"`executed_advantage` must be one of {EXECUTED_ADVANTAGES}, got {self.executed_advantage!r}.")
+        if self.executed_advantage == "gae_mirrored" and self.n_candidates < 2:
             raise ValueError(f"`executed_advantage='gae_mirrored'` needs `n_candidates` >= 2 (the mirror and a baseline's "
-                             f"candidates), got {n_candidates}.")
-        check_real("max_grad_norm", max_grad_norm, 0.0)
-        if target_kl is not None:
-            check_real("target_kl", target_kl, 0.0)
-        if not isinstance(debias_spread, bool):
-            raise ValueError(f"`debias_spread` must be True or False, got {debias_spread!r}.")
+                             f"candidates), got {self.n_candidates}.")
+        if self.executed_advantage in BOX_ONLY_ADVANTAGES and not isinstance(self.action_space, spaces.Box):
+            raise ValueError(f"`executed_advantage={self.executed_advantage!r}` needs a Box action space, "
+                             f"got {self.action_space}.")
+        check_real("max_grad_norm", self.max_grad_norm, 0.0)
+        if self.target_kl is not None:
+            check_real("target_kl", self.target_kl, 0.0)
+        if not isinstance(self.debias_spread, bool):
+            raise ValueError(f"`debias_spread` must be True or False, got {self.debias_spread!r}.")
+        if self.debias_spread and not isinstance(self.action_space, spaces.Box):
+            raise ValueError(f"`debias_spread=True` needs a Box action space (a Gaussian's spread), got {self.action_space}.")
+        if self.env is not None and self.n_steps * self.n_envs < self.batch_size:
+            raise ValueError(
+                f"`n_steps * n_envs` ({self.n_steps} * {self.n_envs}) must be at least `batch_size` ({self.batch_size})."
+            )
 
     def _checked_cost(self) -> th.Tensor | str:
         """The ground cost for this action space, checked: a ``[n, n]`` tensor (Discrete) or a Box cost name."""
@@ -222,11 +229,7 @@ class WPO(OnPolicyAlgorithm):
         return cost
 
     def _setup_model(self) -> None:
-        if self.executed_advantage in BOX_ONLY_ADVANTAGES and not isinstance(self.action_space, spaces.Box):
-            raise ValueError(f"`executed_advantage={self.executed_advantage!r}` needs a Box action space, "
-                             f"got {self.action_space}.")
-        if self.debias_spread and not isinstance(self.action_space, spaces.Box):
-            raise ValueError(f"`debias_spread=True` needs a Box action space (a Gaussian's spread), got {self.action_space}.")
+        self._check_hyperparameters()
         self._ground_cost = self._checked_cost()
         super()._setup_model()
         self._q_samples: deque = deque(maxlen=self.q_window)
