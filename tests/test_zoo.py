@@ -116,23 +116,33 @@ def test_default_hyperparams_cover_the_listed_envs():
 @pytest.mark.parametrize("algo", ["wpo", "spo", "wpg"])
 def test_samplers_give_hyperparameters_the_algorithm_accepts(algo):
     from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER, HYPERPARAMS_SAMPLER
+    from rl_zoo3.utils import ALGOS
 
     register()
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     for _ in range(3):
         trial = study.ask()
         params = HYPERPARAMS_SAMPLER[algo](trial, 1, 1, {"using_her_replay_buffer": False, "her_kwargs": {}})
-        assert HYPERPARAMS_CONVERTER[algo](trial.params) == {k: v for k, v in params.items() if k != "batch_size"} | {
-            "batch_size": HYPERPARAMS_CONVERTER[algo](trial.params)["batch_size"]
-        }
-        from rl_zoo3.utils import ALGOS
-
+        assert HYPERPARAMS_CONVERTER[algo](trial.params) == params  # what --trial-id replays
         model = ALGOS[algo]("MlpPolicy", "Pendulum-v1", **params)
         searched = {"wpo": {"delta", "n_candidates", "executed_advantage", "target_kl", "cost", "debias_spread"},
                     "spo": {"delta", "n_candidates", "executed_advantage", "target_kl", "lam", "cost", "debias_spread"},
                     "wpg": {"langevin_step_size", "langevin_steps", "n_particles"}}[algo]
         for name in searched | {"learning_rate", "gamma"}:
             assert name in params and getattr(model, name) == params[name]
+
+
+@pytest.mark.parametrize("algo", ["wpo", "spo"])
+def test_a_trial_whose_minibatch_was_cut_to_the_rollout_replays_as_it_ran(algo):
+    from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER, HYPERPARAMS_SAMPLER
+
+    register()
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.enqueue_trial({"n_steps_pow": 5, "batch_size_pow": 9})  # 512 asked, 32 steps x 8 envs = 256 in a rollout
+    trial = study.ask()
+    params = HYPERPARAMS_SAMPLER[algo](trial, 0, 8, {"using_her_replay_buffer": False, "her_kwargs": {}})
+    assert params["batch_size"] == 256
+    assert HYPERPARAMS_CONVERTER[algo](trial.params)["batch_size"] == 256
 
 
 @pytest.mark.parametrize(

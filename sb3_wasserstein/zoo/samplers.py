@@ -32,6 +32,7 @@ def sample_wpo_params(trial: optuna.Trial, n_actions: int, n_envs: int, addition
     n_steps_pow = trial.suggest_int("n_steps_pow", 5, 11)  # 32 .. 2048 steps per env
     batch_size_pow = trial.suggest_int("batch_size_pow", 5, 9)  # 32 .. 512
     sampled = {
+        "n_envs": trial.suggest_categorical("n_envs", [n_envs]),  # the yml's, stored for convert_wpo_params
         "n_steps_pow": n_steps_pow,
         "batch_size_pow": batch_size_pow,
         "one_minus_gamma": trial.suggest_float("one_minus_gamma", 0.0001, 0.1, log=True),
@@ -49,12 +50,24 @@ def sample_wpo_params(trial: optuna.Trial, n_actions: int, n_envs: int, addition
     if n_actions > 0:
         sampled["cost"] = trial.suggest_categorical("cost", ["squared_euclidean", "mahalanobis"])
         sampled["debias_spread"] = trial.suggest_categorical("debias_spread", [False, True])
-    hyperparams = convert_onpolicy_params(sampled)
-    # A minibatch cannot exceed the rollout (n_steps * n_envs transitions).
-    hyperparams["batch_size"] = min(hyperparams["batch_size"], hyperparams["n_steps"] * n_envs)
+    hyperparams = convert_wpo_params(sampled)
     trial.set_user_attr("gamma", hyperparams["gamma"])
     trial.set_user_attr("n_steps", hyperparams["n_steps"])
     trial.set_user_attr("batch_size", hyperparams["batch_size"])
+    return hyperparams
+
+
+def convert_wpo_params(params: dict[str, Any]) -> dict[str, Any]:
+    """rl-zoo3's on-policy conversion, with the minibatch cut to the rollout (``n_steps * n_envs`` transitions).
+
+    Also turns a stored trial's parameters back into its hyperparameters (``--trial-id``), cut as the trial was:
+    the sampler stores ``n_envs`` with them. A trial stored without it (before it was) converts uncut.
+    """
+    params = dict(params)
+    n_envs = params.pop("n_envs", None)
+    hyperparams = convert_onpolicy_params(params)
+    if n_envs is not None:
+        hyperparams["batch_size"] = min(hyperparams["batch_size"], hyperparams["n_steps"] * n_envs)
     return hyperparams
 
 
@@ -85,4 +98,4 @@ def sample_wpg_params(trial: optuna.Trial, n_actions: int, n_envs: int, addition
 
 
 SAMPLERS = {"wpo": sample_wpo_params, "spo": sample_spo_params, "wpg": sample_wpg_params}
-CONVERTERS = {"wpo": convert_onpolicy_params, "spo": convert_onpolicy_params, "wpg": convert_offpolicy_params}
+CONVERTERS = {"wpo": convert_wpo_params, "spo": convert_wpo_params, "wpg": convert_offpolicy_params}
