@@ -99,6 +99,17 @@ def test_suite_runs_then_skips_then_aggregates(tmp_path, monkeypatch, capsys):
     assert (out / "tiny_CartPole-v1.png").exists()
 
 
+@pytest.mark.parametrize("flag, value", [("--envs", "CartPole-v0"), ("--algos", "wop"), ("--seeds", "7")])
+def test_a_name_or_seed_the_suite_lacks_is_refused(flag, value, tmp_path, monkeypatch, capsys):
+    suite = dict(suite="tiny", seeds=[0, 1], envs={"CartPole-v1": {}}, algorithms={"wpo": {}})
+    path = tmp_path / "tiny.yml"
+    path.write_text(yaml.safe_dump(suite))
+    monkeypatch.setattr("sys.argv", ["suite", str(path), "--out", str(tmp_path / "out"), flag, value])
+    with pytest.raises(SystemExit):
+        main()
+    assert f"{flag}: " in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
 def test_table_marks_cells_whose_baseline_has_not_run():
     row = dict(env="Hopper-v5", algo="wpo", seeds=1, final_mean=1000.0, final_std=0.0, final_iqm=1000.0, late_mean=950.0,
                steps_per_second=300.0, shared_seeds=0, best_baseline="", gap_to_best_baseline=float("nan"),

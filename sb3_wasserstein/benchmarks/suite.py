@@ -353,7 +353,14 @@ def main() -> None:
     for name in args.envs or []:
         if name not in suite["envs"]:
             parser.error(f"--envs: {name!r} is not in {args.suite} (has {sorted(suite['envs'])})")
+    for name in args.algos or []:
+        if name not in suite["algorithms"]:
+            parser.error(f"--algos: {name!r} is not in {args.suite} (has {sorted(suite['algorithms'])})")
     every_cell = suite_cells(suite)
+    suite_seeds = sorted({cell.seed for cell in every_cell})
+    for seed in args.seeds or []:
+        if seed not in suite_seeds:
+            parser.error(f"--seeds: {seed} is not a seed of {args.suite} (has {suite_seeds}; list it there to run it)")
     cells = [
         cell
         for cell in every_cell
