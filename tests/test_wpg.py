@@ -160,6 +160,34 @@ def test_load_checks_its_overrides(name, value, tmp_path):
     assert WPG.load(tmp_path / "model", langevin_steps=3).langevin_steps == 3  # a loaded TrainFreq passes
 
 
+@pytest.mark.parametrize("actor_update", ["langevin", "parametric"])
+def test_train_hands_the_entropy_temperature_to_the_drift_and_fits_the_unclamped_log_std(actor_update, monkeypatch):
+    """The drift and the Langevin step get the entropy temperature (``ent_coef``), not the Polyak ``tau``; the
+    update reaches a log-std above SB3's clamp (2), where a clamped one would have no gradient."""
+    import sb3_wasserstein.wpg.wpg as wpg_module
+
+    temperatures = []
+
+    def recording(function, temperature_index):
+        def wrapped(*args):
+            temperatures.append(args[temperature_index])
+            return function(*args)
+        return wrapped
+
+    # squashed_drift(pre_squash, action_gradient, temperature); langevin_step(particles, drift, step_size, temperature, noise)
+    monkeypatch.setattr(wpg_module, "squashed_drift", recording(wpg_module.squashed_drift, 2))
+    monkeypatch.setattr(wpg_module, "langevin_step", recording(wpg_module.langevin_step, 3))
+    model = WPG("MlpPolicy", "Pendulum-v1", ent_coef=0.37, tau=0.005, actor_update=actor_update, learning_starts=0,
+                batch_size=8, seed=0)
+    with th.no_grad():
+        model.actor.log_std.bias.fill_(5.0)
+    before = model.actor.log_std.bias.clone()
+    model.learn(8)
+    assert len(temperatures) >= 8 * (2 if actor_update == "langevin" else 1)
+    assert all(temperature == pytest.approx(0.37) for temperature in temperatures)
+    assert (model.actor.log_std.bias != before).all()
+
+
 def test_gsde_is_rejected():
     with pytest.raises(ValueError, match="use_sde"):
         WPG("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(use_sde=True))

@@ -9,6 +9,8 @@ import torch as th
 from sb3_wasserstein.common.langevin import langevin_step, squashed_drift
 from sb3_wasserstein.common.projection import (
     baselined_negative_log_likelihood,
+    decoupled_gaussian_projection_loss,
+    diagonal_gaussian_log_density,
     gaussian_negative_log_likelihood,
     parametric_wasserstein_surrogate,
     squashed_gaussian_log_prob,
@@ -143,6 +145,74 @@ def test_baselined_nll_has_the_nll_expected_gradient_with_less_variance():
     th.testing.assert_close(baselined_mean, plain_mean, atol=1e-10, rtol=0.0)
     assert plain_mean.abs().min() > 1e-3  # a real gradient, not two zeros
     assert (baselined_variance < 0.25 * plain_variance).all()
+
+
+def smooth_q(actions):
+    """A Q with curvature and coupling between action dimensions, for the gradient identities below."""
+    return -2.0 * (actions - 0.3).pow(2).sum(-1) + 0.2 * th.sin(3.0 * actions).prod(-1)
+
+
+def test_squashed_drift_is_tau_times_the_gradient_of_the_log_target():
+    """``tau grad_u log[exp(Q(tanh u) / tau) prod_k (1 - tanh(u_k)^2)]`` by autograd, against the closed form."""
+    generator = th.Generator().manual_seed(4)
+    pre_squash = th.randn(5, 4, 2, generator=generator, dtype=th.float64, requires_grad=True)
+    log_target = smooth_q(th.tanh(pre_squash)) / TEMPERATURE + th.log(1 - th.tanh(pre_squash).pow(2)).sum(-1)
+    expected, = th.autograd.grad(TEMPERATURE * log_target.sum(), pre_squash)
+    actions = th.tanh(pre_squash.detach()).requires_grad_(True)
+    action_gradient, = th.autograd.grad(smooth_q(actions).sum(), actions)
+    th.testing.assert_close(squashed_drift(pre_squash.detach(), action_gradient, TEMPERATURE), expected, rtol=0, atol=1e-12)
+
+
+def test_parametric_surrogate_descends_the_fisher_preconditioned_pfau_gradient():
+    """Minus the surrogate's gradient, per state, is Pfau et al.'s ``E[grad_theta grad_u log pi(u) . v(u)]`` with
+    ``v = drift - tau grad_u log pi``, by autograd over the particles, times the inverse Fisher metric of
+    ``(mean, log_std)``: ``sigma^2`` for the mean, ``1/2`` for the log-std."""
+    generator = th.Generator().manual_seed(5)
+    n_particles, n_states, action_dim = 7, 3, 2
+    mean = th.randn(n_states, action_dim, generator=generator, dtype=th.float64, requires_grad=True)
+    log_std = (0.3 * th.randn(n_states, action_dim, generator=generator, dtype=th.float64)).requires_grad_(True)
+    noise = th.randn(n_particles, n_states, action_dim, generator=generator, dtype=th.float64)
+    particles = (mean + log_std.exp() * noise).detach()
+    drift = -4.0 * (particles - 0.3)  # any drift field: the identity holds pointwise
+    surrogate = parametric_wasserstein_surrogate(mean, log_std, noise, drift, TEMPERATURE)
+    mean_gradient, log_std_gradient = th.autograd.grad(surrogate, (mean, log_std))
+
+    at = particles.clone().requires_grad_(True)
+    parameters = mean.detach().clone().requires_grad_(True), log_std.detach().clone().requires_grad_(True)
+    score, = th.autograd.grad(diagonal_gaussian_log_density(at, *parameters).sum(), at, create_graph=True)
+    velocity = (drift - TEMPERATURE * score).detach()
+    pfau_mean, pfau_log_std = th.autograd.grad((score * velocity).sum() / n_particles, parameters)
+    variance = (2 * log_std.detach()).exp()
+    th.testing.assert_close(-n_states * mean_gradient, variance * pfau_mean, rtol=0, atol=1e-12)
+    th.testing.assert_close(-n_states * log_std_gradient, pfau_log_std / 2, rtol=0, atol=1e-12)
+
+
+def test_decoupled_projection_fits_the_mean_and_the_spread_apart():
+    """The mean loss is stationary at the target's weighted mean of the support and does not see the new
+    log-std; the spread loss is stationary at the weighted variance around the old mean and does not see the new
+    mean (design note, section 3: fitting both at once lets a one-hot target collapse the spread)."""
+    generator = th.Generator().manual_seed(6)
+    n_states, n_support, action_dim = 4, 5, 2
+    support = th.randn(n_states, n_support, action_dim, generator=generator, dtype=th.float64)
+    target = th.softmax(th.randn(n_states, n_support, generator=generator, dtype=th.float64), -1)
+    spread_target = th.softmax(th.randn(n_states, n_support, generator=generator, dtype=th.float64), -1)
+    old_mean = th.randn(n_states, action_dim, generator=generator, dtype=th.float64)
+    old_log_std = 0.2 * th.randn(n_states, action_dim, generator=generator, dtype=th.float64)
+
+    weighted_mean = (target.unsqueeze(-1) * support).sum(1)
+    weighted_variance = (spread_target.unsqueeze(-1) * (support - old_mean.unsqueeze(1)).pow(2)).sum(1)
+    for new_mean, new_log_std in [(weighted_mean, 0.5 * weighted_variance.log()), (old_mean, old_log_std + 1.0)]:
+        mean = new_mean.clone().requires_grad_(True)
+        log_std = new_log_std.clone().requires_grad_(True)
+        mean_loss, spread_loss = decoupled_gaussian_projection_loss(
+            mean, log_std, old_mean, old_log_std, support, target, spread_target)
+        assert th.autograd.grad(mean_loss, log_std, allow_unused=True)[0] is None
+        assert th.autograd.grad(spread_loss, mean, allow_unused=True)[0] is None
+        at_optimum = new_mean is weighted_mean
+        mean_gradient, = th.autograd.grad(mean_loss, mean)
+        log_std_gradient, = th.autograd.grad(spread_loss, log_std)
+        assert (mean_gradient.abs().max() < 1e-12) == at_optimum
+        assert (log_std_gradient.abs().max() < 1e-12) == at_optimum
 
 
 def test_nll_and_log_prob_match_torch():
