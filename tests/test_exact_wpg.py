@@ -1,5 +1,6 @@
 """WPG on an entropy-regularised MDP with a continuous action on a grid: the identities and convergence of section 4."""
 
+import dataclasses
 import functools
 
 import pytest
@@ -115,10 +116,15 @@ def test_fisher_information_on_the_grid_approximates_the_continuous_one():
     assert errors[1] < errors[0] / 8.0 and errors[1] < 5e-3, errors  # second order in h
 
 
-def test_density_step_is_the_law_of_the_particle_step():
-    """Particles drawn on the grid from pi and moved by ``langevin_step`` follow ``langevin_density_step`` (KS distance)."""
+@pytest.mark.parametrize("policy_std", [0.5, 0.1])
+def test_density_step_is_the_law_of_the_particle_step(policy_std):
+    """Particles drawn on the grid from pi and moved by ``langevin_step`` follow ``langevin_density_step`` (KS distance).
+
+    The controls: the drift reversed (the wide policy, where the drift shows), and the Langevin noise's variance
+    halved or doubled (the narrow one, where the noise dominates the step)."""
     mdp, _ = model(0)
-    policy = initial_policy(mdp)
+    policy = mdp.gaussian_policy(th.zeros(mdp.n_states, dtype=th.float64),
+                                 th.full((mdp.n_states,), policy_std, dtype=th.float64))
     q_values = soft_evaluate(mdp, policy).q_values
     generator = th.Generator().manual_seed(0)
     n_particles = 20_000
@@ -132,7 +138,12 @@ def test_density_step_is_the_law_of_the_particle_step():
         return (cumulative - empirical).abs().max().item()
 
     assert ks_distance(langevin_density_step(mdp, policy, q_values, 0.1)) < 0.016  # KS at level 1e-4
-    assert ks_distance(langevin_density_step(mdp, policy, -q_values, 0.1)) > 0.05  # the control: drift reversed
+    if policy_std == 0.5:
+        assert ks_distance(langevin_density_step(mdp, policy, -q_values, 0.1)) > 0.05
+    else:  # the noise's variance is 2 eta tau: tau halved or doubled halves or doubles it
+        for factor in (0.5, 2.0):
+            other = dataclasses.replace(mdp, temperature=factor * mdp.temperature)
+            assert ks_distance(langevin_density_step(other, policy, q_values, 0.1)) > 0.05
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -21,7 +21,7 @@ def test_correlation_is_that_of_the_executed_advantage_over_the_support_mean_wit
 
 def test_linear_model_is_odd_about_the_policy_mean():
     th.manual_seed(0)
-    model = AdvantageModel("linear", obs_dim=3, action_dim=2)
+    model = AdvantageModel("linear", obs_dim=3, action_dim=2, low=-th.ones(2), high=th.ones(2))
     obs, mu, sigma = th.randn(8, 3), th.randn(8, 2), th.rand(8, 2) + 0.1
     offsets = th.randn(8, 4, 2)
     with th.no_grad():
@@ -33,6 +33,15 @@ def test_linear_model_is_odd_about_the_policy_mean():
     assert plus.abs().max() > 1e-3
 
 
+def test_mlp_model_clips_actions_to_the_bounds_it_is_given():
+    th.manual_seed(0)
+    model = AdvantageModel("mlp", obs_dim=3, action_dim=1, low=-2 * th.ones(1), high=2 * th.ones(1))
+    obs, mu, sigma = th.randn(1, 3), th.zeros(1, 1), th.ones(1, 1)
+    with th.no_grad():
+        values = model(obs, th.tensor([[[1.5], [2.0], [9.0]]]), mu, sigma)
+    assert values[0, 0] != values[0, 1] and values[0, 1] == values[0, 2]  # 1.5 is inside the bounds, 9 clips to 2
+
+
 def test_collect_reads_a_saved_zoo_run(tmp_path):
     env = VecNormalize(make_vec_env("Pendulum-v1", n_envs=1, seed=0))
     WPO("MlpPolicy", env, n_steps=64, batch_size=32, n_epochs=1, seed=0).learn(64).save(tmp_path / "Pendulum-v1.zip")
@@ -40,6 +49,7 @@ def test_collect_reads_a_saved_zoo_run(tmp_path):
     env.save(str(tmp_path / "Pendulum-v1" / "vecnormalize.pkl"))
     _, data = collect("wpo", "Pendulum-v1", tmp_path, steps=100, seed=0)
     assert {key: tuple(value.shape) for key, value in data.items()} == {
-        "obs": (100, 3), "act": (100, 1), "adv": (100,), "mu": (100, 1), "sigma": (100, 1)}
+        "obs": (100, 3), "act": (100, 1), "adv": (100,), "mu": (100, 1), "sigma": (100, 1), "low": (1,), "high": (1,)}
+    assert data["low"].item() == -2.0 and data["high"].item() == 2.0  # Pendulum's bounds, which the mlp clips to
     assert all(value.dtype == th.float32 and th.isfinite(value).all() for value in data.values())
     assert data["adv"].std() > 0

@@ -71,10 +71,31 @@ def test_hopper_entries_stop_the_projection_at_trpos_kl_bound(algo, tmp_path):
 def test_entry_throughput_ratios_are_per_round_then_the_median():
     from sb3_wasserstein.benchmarks.entry_throughput import ratios_to_baseline
 
+    # Per round 0.8, 0.9, 0.3 (median 0.8); the ratio of the medians would be 60 / 100 = 0.6, and against round 0's
+    # baseline the median would be 0.6 as well.
     rows = [dict(algo="ppo", round=0, steps_per_second=100.0), dict(algo="wpo", round=0, steps_per_second=80.0),
             dict(algo="ppo", round=1, steps_per_second=50.0), dict(algo="wpo", round=1, steps_per_second=45.0),
-            dict(algo="ppo", round=2, steps_per_second=200.0), dict(algo="wpo", round=2, steps_per_second=100.0)]
+            dict(algo="ppo", round=2, steps_per_second=200.0), dict(algo="wpo", round=2, steps_per_second=60.0)]
     assert ratios_to_baseline(rows, "ppo") == {"ppo": 1.0, "wpo": pytest.approx(0.8)}
+
+
+def test_entry_throughput_counts_the_steps_learn_trained(monkeypatch):
+    """WPG's Pendulum entry collects 7 steps a rollout: ``learn(10)`` trains 14, and the rate says so."""
+    import types
+
+    from sb3_wasserstein.benchmarks import entry_throughput
+
+    clock = iter([0.0, 1.0])  # the timed learn() takes one second
+    monkeypatch.setattr(entry_throughput, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))
+    assert entry_throughput.steps_per_second("wpg", "hyperparams/wpg.yml", "Pendulum-v1", 10) == 14.0
+
+
+@pytest.mark.parametrize("learning_starts", [0, 3])
+def test_offpolicy_throughput_times_the_steps_after_learning_starts(learning_starts):
+    from sb3_wasserstein.benchmarks.offpolicy_throughput import measure
+
+    result = measure("SAC", "Pendulum-v1", steps=5, learning_starts=learning_starts, seed=0)
+    assert result["timed_steps"] == 5 and result["steps_per_second"] > 0
 
 
 def test_entry_throughput_writes_each_round_as_it_finishes(tmp_path, monkeypatch):

@@ -56,16 +56,17 @@ def overrides_text(hyperparams: dict) -> str:
 def steps_per_second(algo: str, conf_file: str, env_id: str, steps: int, warmup: int = 0, seed: int = 0,
                      hyperparams: dict | None = None) -> float:
     """Env steps per second of ``steps`` training steps after ``warmup`` untimed ones, the entry overridden by
-    ``hyperparams``."""
+    ``hyperparams``. An on-policy ``learn`` ends on a whole rollout, so the rate counts the steps it trained."""
     with tempfile.TemporaryDirectory() as log_folder:
         model = build_model(algo, conf_file, env_id, seed, log_folder, hyperparams)
         if warmup:
             model.learn(warmup)
+        steps_before = model.num_timesteps
         start = time.perf_counter()
         model.learn(steps, reset_num_timesteps=not warmup)
         seconds = time.perf_counter() - start
         model.get_env().close()
-    return steps / seconds
+    return (model.num_timesteps - steps_before) / seconds
 
 
 def ratios_to_baseline(rows: list[dict], baseline: str) -> dict[str, float]:

@@ -136,6 +136,8 @@ def main() -> None:
         return
     if args.algo is None or args.output is None:
         parser.error("training needs --algo and --output (or give --summary <csv> to summarise one)")
+    if args.every < 1 or args.episodes < 1:
+        parser.error(f"--every and --episodes must be at least 1, got {args.every} and {args.episodes}")
     th.set_num_threads(1)
     if not args.output.exists():
         with args.output.open("w", newline="") as handle:

@@ -38,8 +38,12 @@ class StepTimer(BaseCallback):
         self.started_at: float | None = None
         self.timed_steps = 0
 
+    def _on_training_start(self) -> None:
+        if self.learning_starts == 0:  # no random steps: the first step is timed too
+            self.started_at = time.perf_counter()
+
     def _on_step(self) -> bool:
-        if self.num_timesteps == self.learning_starts:
+        if self.started_at is None and self.num_timesteps == self.learning_starts:
             self.started_at = time.perf_counter()
         elif self.started_at is not None:
             self.timed_steps += 1

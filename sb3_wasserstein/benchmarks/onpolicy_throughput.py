@@ -51,7 +51,7 @@ def steps_per_second(algorithm, env_id: str, steps: int, seed: int, adam: str = 
     model = make_model(algorithm, env_id, seed, adam, q_net_arch)
     start = time.perf_counter()
     model.learn(steps)
-    return steps / (time.perf_counter() - start)
+    return model.num_timesteps / (time.perf_counter() - start)  # learn() ends on a whole rollout
 
 
 def main() -> None:

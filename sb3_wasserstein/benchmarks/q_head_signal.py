@@ -50,16 +50,19 @@ def collect(algo: str, env_id: str, run: Path, steps: int, seed: int):
         distribution = model.policy.get_distribution(observations).distribution
     data = dict(obs=observations, act=th.as_tensor(buffer.actions[:, 0], dtype=th.float32),
                 adv=th.as_tensor(buffer.advantages[:, 0], dtype=th.float32),
-                mu=distribution.mean, sigma=distribution.stddev)
+                mu=distribution.mean, sigma=distribution.stddev,
+                low=th.as_tensor(model.action_space.low), high=th.as_tensor(model.action_space.high))
     return model, data
 
 
 class AdvantageModel(nn.Module):
-    """``mlp``: ``net([s, clip(a)])``; ``linear``: ``net(s) . (a - mu(s)) / sigma``. Inputs ``s [B, o]``, ``a [B, n, d]``."""
+    """``mlp``: ``net([s, clip(a)])``, ``a`` clipped to the action bounds ``low``, ``high`` as the Q head clips it;
+    ``linear``: ``net(s) . (a - mu(s)) / sigma``. Inputs ``s [B, o]``, ``a [B, n, d]``."""
 
-    def __init__(self, kind: str, obs_dim: int, action_dim: int):
+    def __init__(self, kind: str, obs_dim: int, action_dim: int, low: th.Tensor, high: th.Tensor):
         super().__init__()
         self.kind = kind
+        self.low, self.high = low, high
         n_in, n_out = (obs_dim, action_dim) if kind == "linear" else (obs_dim + action_dim, 1)
         self.net = nn.Sequential(nn.Linear(n_in, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, n_out))
 
@@ -67,7 +70,7 @@ class AdvantageModel(nn.Module):
         if self.kind == "linear":
             return (self.net(obs).unsqueeze(1) * (actions - mu.unsqueeze(1)) / sigma.unsqueeze(1)).sum(-1)
         expanded = obs.unsqueeze(1).expand(-1, actions.shape[1], -1)
-        return self.net(th.cat([expanded, actions.clamp(-1, 1)], -1)).squeeze(-1)
+        return self.net(th.cat([expanded, th.maximum(th.minimum(actions, self.high), self.low)], -1)).squeeze(-1)
 
 
 def support(data, rows, generator):
@@ -87,7 +90,7 @@ def fit(kind, data, train_rows, scored, adam_steps, generator):
     n_validation = max(len(train_rows) // 10, 256)
     validation, train_rows = train_rows[:n_validation], train_rows[n_validation:]
     validation_set = (validation, support(data, validation, generator))
-    model = AdvantageModel(kind, data["obs"].shape[1], data["act"].shape[1])
+    model = AdvantageModel(kind, data["obs"].shape[1], data["act"].shape[1], data["low"], data["high"])
     optimizer = th.optim.Adam(model.parameters(), lr=3e-4)
     scores = []
     for step in range(1, adam_steps + 1):
@@ -118,6 +121,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks/q_head_signal.csv"))
     args = parser.parse_args()
+    if args.adam_steps < 500:  # fit() scores every 500 Adam steps
+        parser.error(f"--adam-steps {args.adam_steps}: must be at least 500")
+    if min(args.sizes) <= 256:  # fit() holds out a tenth, at least 256 rows, for validation
+        parser.error(f"--sizes {args.sizes}: each must be above 256")
     if max(args.sizes) + args.held_out > args.steps:
         parser.error(f"--steps {args.steps}: must be at least the largest --sizes plus --held-out "
                      f"({max(args.sizes) + args.held_out})")

@@ -234,7 +234,7 @@ FIGURES = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="docs", help="folder for the PNG files")
-    parser.add_argument("--only", nargs="*", default=None, help="file names to make (all by default)")
+    parser.add_argument("--only", nargs="*", default=None, choices=list(FIGURES), help="file names to make (all by default)")
     arguments = parser.parse_args()
     import matplotlib
 
