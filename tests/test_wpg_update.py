@@ -10,8 +10,6 @@ import torch as th
 import sb3_wasserstein.wpg.wpg as wpg_module
 from sb3_wasserstein import WPG
 
-th.set_num_threads(1)
-
 
 def filled(**kwargs):
     """A WPG whose replay buffer holds 32 transitions of Pendulum-v1 and that has not trained yet."""
@@ -21,13 +19,7 @@ def filled(**kwargs):
     return model
 
 
-def logged(model, monkeypatch):
-    values = {}
-    monkeypatch.setattr(model.logger, "record", lambda key, value, exclude=None: values.__setitem__(key, value))
-    return values
-
-
-def test_critic_loss_is_against_the_soft_bellman_target_of_the_target_critics(monkeypatch):
+def test_critic_loss_is_against_the_soft_bellman_target_of_the_target_critics(monkeypatch, logged):
     """``y = r + gamma_k (1 - d) (min_i Q'_i(s', a') - alpha log pi(a'|s'))`` with ``a' ~ pi(.|s')``, the target
     critics ``Q'`` and the batch's own discounts ``gamma_k`` where it has them (n-step returns; else ``gamma``); the
     loss is ``1/2 sum_i mean (Q_i(s, a) - y)^2`` with the online critics."""
@@ -47,7 +39,7 @@ def test_critic_loss_is_against_the_soft_bellman_target_of_the_target_critics(mo
         next_q = th.cat(model.critic_target(batch.next_observations, next_actions), dim=1).min(1, keepdim=True).values
         target = batch.rewards + 0.5 * (1 - batch.dones) * (next_q - 0.2 * next_log_prob.view(-1, 1))
         expected = 0.5 * sum(((q - target) ** 2).mean() for q in model.critic(batch.observations, batch.actions))
-    values = logged(model, monkeypatch)
+    values = logged(model)
     model.train(gradient_steps=1, batch_size=8)
     th.testing.assert_close(seen[0], batch.next_observations)
     assert values["train/critic_loss"] == pytest.approx(expected.item(), rel=1e-5)
@@ -84,7 +76,7 @@ def test_particles_are_drawn_with_sb3s_clamped_log_std():
 
 
 @pytest.mark.parametrize("projection_baseline", [False, True])
-def test_the_langevin_chain_and_the_projection_take_the_moved_particles(projection_baseline, monkeypatch):
+def test_the_langevin_chain_and_the_projection_take_the_moved_particles(projection_baseline, monkeypatch, logged):
     """Two Langevin steps: the second drift is taken at the once-moved particles, each step adds standard normal
     noise; two projection steps: the second re-reads the policy; the baselined loss gets (moved, drawn)."""
     steps, drifts, reads, baselined = [], [], [], []
@@ -104,7 +96,7 @@ def test_the_langevin_chain_and_the_projection_take_the_moved_particles(projecti
     read = model.actor.gaussian_parameters
     monkeypatch.setattr(model.actor, "gaussian_parameters",
                         lambda observations: reads.append(read(observations)) or reads[-1])
-    values = logged(model, monkeypatch)
+    values = logged(model)
     model.train(gradient_steps=1, batch_size=8)
     assert len(steps) == 2 and len(drifts) == 2 and len(reads) == 2
     th.testing.assert_close(drifts[1], steps[0][2])  # the second drift at the once-moved particles
@@ -118,7 +110,7 @@ def test_the_langevin_chain_and_the_projection_take_the_moved_particles(projecti
         th.testing.assert_close(baselined[0][1], drifts[0])
 
 
-def test_temperature_and_actor_losses_are_read_at_the_drawn_particles(monkeypatch):
+def test_temperature_and_actor_losses_are_read_at_the_drawn_particles(monkeypatch, logged):
     """``ent_coef_loss = -log(alpha) mean(log pi(u) + H_target)`` and ``actor_loss = mean(alpha log pi(u) - Q(u))``
     at the particles ``u`` the update drew (not at their standard normal noise)."""
     from sb3_wasserstein.common.projection import squashed_gaussian_log_prob
@@ -130,7 +122,7 @@ def test_temperature_and_actor_losses_are_read_at_the_drawn_particles(monkeypatc
     monkeypatch.setattr(WPG, "_drift", lambda self, features, particles, temperature: drifted.append(
         drift(self, features, particles, temperature)) or drifted[-1])
     model = filled(ent_coef="auto_0.5")
-    values = logged(model, monkeypatch)
+    values = logged(model)
     model.train(gradient_steps=1, batch_size=8)
     mean, noise, particles, sampling_log_std = drawn[0]
     log_prob = squashed_gaussian_log_prob(particles, mean, sampling_log_std)

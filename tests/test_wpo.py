@@ -9,12 +9,25 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import SimpleMultiObsEnv
 from stable_baselines3.common.logger import configure
+from torch import nn
 
 from sb3_wasserstein import SPO, WPO
 from sb3_wasserstein.common.directional import directional_advantages
 from sb3_wasserstein.common.transport import permuted_within_states, target_marginal
 
 SMALL = dict(n_steps=64, batch_size=32, n_epochs=2, seed=0)
+
+
+class LinearExtractor(nn.Module):
+    """A features extractor with parameters, so that the actor's and the critic's differ when not shared."""
+
+    def __init__(self, observation_space, features_dim: int = 8):
+        super().__init__()
+        self.features_dim = features_dim
+        self.linear = nn.Linear(int(np.prod(observation_space.shape)), features_dim)
+
+    def forward(self, observations):
+        return self.linear(observations)
 
 
 class MultiDiscreteEnv(gym.Env):
@@ -213,12 +226,16 @@ def test_dict_observations(algorithm):
 @pytest.mark.parametrize("algorithm", [WPO, SPO])
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
 def test_separate_feature_extractors(algorithm, env_id):
-    """With ``share_features_extractor=False`` the Q head reads the critic's own extractor."""
-    model = algorithm("MlpPolicy", env_id, **SMALL, policy_kwargs=dict(share_features_extractor=False))
+    """With ``share_features_extractor=False`` training runs and the Q head reads the critic's own extractor
+    (one with parameters, so that the actor's differs)."""
+    model = algorithm("MlpPolicy", env_id, **SMALL, policy_kwargs=dict(
+        share_features_extractor=False, features_extractor_class=LinearExtractor))
     model.learn(128)
     observations = th.as_tensor(np.stack([model.observation_space.sample() for _ in range(5)]))
-    expected = model.policy.vf_features_extractor(observations)
-    th.testing.assert_close(model.policy.critic_features(observations), expected)
+    with th.no_grad():
+        features = model.policy.critic_features(observations)
+        th.testing.assert_close(features, model.policy.vf_features_extractor(observations))
+        assert not th.allclose(features, model.policy.pi_features_extractor(observations))
     assert model.num_timesteps == 128
 
 

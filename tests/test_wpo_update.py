@@ -7,14 +7,12 @@ Each test pins one hand-off of ``WPO.train`` that a one-line slip would break wi
 import numpy as np
 import pytest
 import torch as th
-from torch import nn
 
 import sb3_wasserstein.wpo.wpo as wpo_module
 from sb3_wasserstein import SPO, WPO
 from sb3_wasserstein.common.transport import sinkhorn_dual
 from sb3_wasserstein.wpo.wpo import Support
 
-th.set_num_threads(1)
 SMALL = dict(n_steps=64, batch_size=32, n_epochs=2, seed=0)
 
 
@@ -128,7 +126,7 @@ def test_minibatches_are_a_shuffled_partition():
     assert sorted(order.tolist()) == list(range(10)) and order.tolist() != list(range(10))
 
 
-def test_target_kl_reads_kl_old_to_new_against_one_and_a_half_times_the_limit(monkeypatch):
+def test_target_kl_reads_kl_old_to_new_against_one_and_a_half_times_the_limit(monkeypatch, logged):
     old_mean, old_log_std = th.zeros(3, 2), th.log(th.full((3, 2), 0.5))
     new = th.distributions.Normal(th.full((3, 2), 0.3), th.full((3, 2), 2.0))
     support = Support(th.zeros(3, 2, 2), None, None, old_mean, old_log_std)
@@ -138,12 +136,11 @@ def test_target_kl_reads_kl_old_to_new_against_one_and_a_half_times_the_limit(mo
 
     model = WPO("MlpPolicy", "Pendulum-v1", target_kl=0.01, **dict(SMALL, n_epochs=3))
     model.learn(64)
-    logged = {}
-    monkeypatch.setattr(model.logger, "record", lambda key, value, exclude=None: logged.__setitem__(key, value))
+    values = logged(model)
     for kl, passes in [(1.2, 3), (1.6, 1)]:  # in units of target_kl: the limit is 1.5 target_kl
         monkeypatch.setattr(model, "_kl_from_old", lambda *args, kl=kl: kl * 0.01)
         model.train()  # again on the last rollout
-        assert logged["train/projection_epochs"] == passes
+        assert values["train/projection_epochs"] == passes
 
 
 def test_spo_uses_its_own_dual():
@@ -156,42 +153,19 @@ def test_spo_uses_its_own_dual():
                             sinkhorn_dual(0.7, advantages, cost, source, 0.1, 0.3))
 
 
-class LinearExtractor(nn.Module):
-    """A features extractor with parameters, so that the actor's and the critic's differ when not shared."""
-
-    def __init__(self, observation_space, features_dim: int = 8):
-        super().__init__()
-        self.features_dim = features_dim
-        self.linear = nn.Linear(int(np.prod(observation_space.shape)), features_dim)
-
-    def forward(self, observations):
-        return self.linear(observations)
-
-
-def test_the_q_head_reads_the_critics_extractor_when_not_shared():
-    model = WPO("MlpPolicy", "Pendulum-v1", **SMALL, policy_kwargs=dict(
-        share_features_extractor=False, features_extractor_class=LinearExtractor))
-    observations = th.as_tensor(np.stack([model.observation_space.sample() for _ in range(5)]))
-    with th.no_grad():
-        features = model.policy.critic_features(observations)
-        th.testing.assert_close(features, model.policy.vf_features_extractor(observations))
-        assert not th.allclose(features, model.policy.pi_features_extractor(observations))
-
-
-def test_each_epoch_fits_the_critics_on_every_minibatch_and_logs_kl_old_to_new(monkeypatch):
+def test_each_epoch_fits_the_critics_on_every_minibatch_and_logs_kl_old_to_new(monkeypatch, logged):
     model = WPO("MlpPolicy", "Pendulum-v1", **SMALL)
     model.learn(64)
     rollout = last_rollout(model)
     with th.no_grad():
         old = model.policy.get_distribution(rollout.observations).distribution
         old = th.distributions.Normal(old.mean.clone(), old.stddev.clone())
-    critic_steps, logged = [], {}
+    critic_steps, values = [], logged(model)
     original = model._critic_losses
     monkeypatch.setattr(model, "_critic_losses", lambda *args: critic_steps.append(1) or original(*args))
-    monkeypatch.setattr(model.logger, "record", lambda key, value, exclude=None: logged.__setitem__(key, value))
     model.train()  # again on the last rollout
     assert len(critic_steps) == 2 * 2  # n_epochs x (64 / 32) minibatches
     with th.no_grad():
         new = model.policy.get_distribution(rollout.observations).distribution
         expected = th.distributions.kl_divergence(old, new).sum(-1).mean().item()
-    assert logged["train/approx_kl"] == pytest.approx(expected, rel=1e-5)
+    assert values["train/approx_kl"] == pytest.approx(expected, rel=1e-5)
