@@ -27,7 +27,7 @@ from sb3_wasserstein.common.projection import (
     parametric_wasserstein_surrogate,
     squashed_gaussian_log_prob,
 )
-from sb3_wasserstein.common.validation import check_integer, check_real
+from sb3_wasserstein.common.validation import check_algorithm, check_integer, check_real
 from sb3_wasserstein.wpg.critic_gradient import has_native_bfloat16, is_relu_mlp, min_q_and_action_gradient
 from sb3_wasserstein.wpg.policies import MlpPolicy, MultiInputPolicy, WPGActor, WPGPolicy
 
@@ -108,6 +108,7 @@ class WPG(OffPolicyAlgorithm):
         "MultiInputPolicy": MultiInputPolicy,
     }
     policy: WPGPolicy
+    algorithm_name: ClassVar[str] = "WPG"
     actor: WPGActor
     critic: ContinuousCritic
     critic_target: ContinuousCritic
@@ -196,6 +197,7 @@ class WPG(OffPolicyAlgorithm):
         self.projection_baseline = projection_baseline
         self.drift_critic = drift_critic
         self.drift_precision = drift_precision
+        self._saved_by = self.algorithm_name  # saved with the model: load() restores the file's before _setup_model
 
         if _init_setup_model:
             self._setup_model()
@@ -203,6 +205,7 @@ class WPG(OffPolicyAlgorithm):
     def _setup_model(self) -> None:
         # Here, not in __init__, so that a loaded model's values (SB3's load() sets its keyword overrides; rl-zoo3's -i
         # passes the yml's that way) are checked too.
+        check_algorithm(self.algorithm_name, self._saved_by, self.policy_class, self.policy_aliases)
         validate_hyperparameters(**{name: getattr(self, name) for name in CHECKED_HYPERPARAMETERS})
         super()._setup_model()
         self._create_aliases()

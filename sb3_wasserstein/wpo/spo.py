@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch as th
 
@@ -19,6 +19,8 @@ class SPO(WPO):
         as ``lam -> 0`` SPO's update tends to WPO's
     Other parameters: see ``WPO``.
     """
+
+    algorithm_name: ClassVar[str] = "SPO"
 
     def __init__(self, *args, lam: float = 0.1, **kwargs: Any):
         self.lam = lam

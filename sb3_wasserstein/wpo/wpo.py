@@ -30,7 +30,7 @@ from sb3_wasserstein.common.transport import (
     wasserstein_dual,
     wasserstein_plan,
 )
-from sb3_wasserstein.common.validation import check_integer, check_real
+from sb3_wasserstein.common.validation import check_algorithm, check_integer, check_real
 from sb3_wasserstein.wpo.policies import MlpPolicy, MultiInputPolicy, WassersteinActorCriticPolicy
 
 SelfWPO = TypeVar("SelfWPO", bound="WPO")
@@ -103,6 +103,7 @@ class WPO(OnPolicyAlgorithm):
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy, "MultiInputPolicy": MultiInputPolicy}
     policy: WassersteinActorCriticPolicy
+    algorithm_name: ClassVar[str] = "WPO"
 
     def __init__(
         self,
@@ -162,6 +163,7 @@ class WPO(OnPolicyAlgorithm):
         self.executed_advantage = executed_advantage
         self.target_kl = target_kl
         self.debias_spread = debias_spread
+        self._saved_by = self.algorithm_name  # saved with the model: load() restores the file's before _setup_model
         if _init_setup_model:
             self._setup_model()
 
@@ -229,6 +231,7 @@ class WPO(OnPolicyAlgorithm):
         return cost
 
     def _setup_model(self) -> None:
+        check_algorithm(self.algorithm_name, self._saved_by, self.policy_class, self.policy_aliases)
         self._check_hyperparameters()
         self._ground_cost = self._checked_cost()
         super()._setup_model()
