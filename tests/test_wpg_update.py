@@ -75,6 +75,28 @@ def test_particles_are_drawn_with_sb3s_clamped_log_std():
     assert (sampling_log_std == 2.0).all()
 
 
+def test_the_parametric_update_reads_the_drawn_sigma_and_moves_the_unclamped_log_std(monkeypatch):
+    """Above SB3's clamp (log-std 2) the particles are drawn with sigma = e^2: the surrogate's velocity
+    ``drift + tau noise / sigma`` must use that sigma, and its gradient must still reach the log-std's bias."""
+    surrogate_log_stds = []
+    surrogate = wpg_module.parametric_wasserstein_surrogate
+
+    def recording(mean, log_std, noise, drift, temperature):
+        surrogate_log_stds.append(log_std)
+        return surrogate(mean, log_std, noise, drift, temperature)
+
+    monkeypatch.setattr(wpg_module, "parametric_wasserstein_surrogate", recording)
+    model = filled(actor_update="parametric")
+    with th.no_grad():
+        model.actor.log_std.bias.fill_(5.0)
+        model.actor.log_std.weight.zero_()
+    model.train(gradient_steps=1, batch_size=8)
+    (log_std,) = surrogate_log_stds
+    th.testing.assert_close(log_std.detach(), th.full_like(log_std, 2.0))
+    assert log_std.requires_grad
+    assert (model.actor.log_std.bias < 5.0).all()
+
+
 @pytest.mark.parametrize("projection_baseline", [False, True])
 def test_the_langevin_chain_and_the_projection_take_the_moved_particles(projection_baseline, monkeypatch, logged):
     """Two Langevin steps: the second drift is taken at the once-moved particles, each step adds standard normal

@@ -313,7 +313,10 @@ class WPG(OffPolicyAlgorithm):
                         moved_nll = gaussian_negative_log_likelihood(moved, mean, log_std)
                 record("projection_nll", moved_nll.item())
             else:
-                surrogate = parametric_wasserstein_surrogate(mean, log_std, noise, drift, temperature)
+                # The surrogate's sigma must be the one the particles were drawn with (clamped); its gradient still
+                # reaches the unclamped log-std, so a log-std above the clamp can come back down.
+                drawn_log_std = log_std + (sampling_log_std - log_std).detach()
+                surrogate = parametric_wasserstein_surrogate(mean, drawn_log_std, noise, drift, temperature)
                 self.actor.optimizer.zero_grad()
                 surrogate.backward()
                 self.actor.optimizer.step()
