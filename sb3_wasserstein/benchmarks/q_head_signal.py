@@ -70,7 +70,7 @@ class AdvantageModel(nn.Module):
         if self.kind == "linear":
             return (self.net(obs).unsqueeze(1) * (actions - mu.unsqueeze(1)) / sigma.unsqueeze(1)).sum(-1)
         expanded = obs.unsqueeze(1).expand(-1, actions.shape[1], -1)
-        return self.net(th.cat([expanded, th.maximum(th.minimum(actions, self.high), self.low)], -1)).squeeze(-1)
+        return self.net(th.cat([expanded, actions.clamp(self.low, self.high)], -1)).squeeze(-1)
 
 
 def support(data, rows, generator):
