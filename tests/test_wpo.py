@@ -12,7 +12,7 @@ from stable_baselines3.common.logger import configure
 from torch import nn
 
 from sb3_wasserstein import SPO, WPO
-from sb3_wasserstein.common.directional import directional_advantages
+from sb3_wasserstein.common.directional import compatible_advantages, directional_advantages
 from sb3_wasserstein.common.transport import permuted_within_states, target_marginal
 
 SMALL = dict(n_steps=64, batch_size=32, n_epochs=2, seed=0)
@@ -52,7 +52,8 @@ class MultiDiscreteEnv(gym.Env):
         (dict(n_candidates=0), "`n_candidates` must be an integer >= 1, got 0"),
         (dict(q_window=0), "`q_window`"),
         (dict(executed_advantage="td"),
-         "`executed_advantage` must be one of \\('q_head', 'gae', 'gae_mirrored', 'gae_directional'\\), got 'td'"),
+         "`executed_advantage` must be one of \\('q_head', 'gae', 'gae_mirrored', 'gae_directional', "
+         "'gae_compatible'\\), got 'td'"),
         (dict(executed_advantage="gae_mirrored", n_candidates=1), "needs `n_candidates` >= 2 .*got 1"),
         (dict(batch_size=1), "`batch_size`"),
         (dict(n_epochs=0), "`n_epochs`"),
@@ -70,7 +71,7 @@ def test_bad_hyperparameters_fail_before_training(kwargs, message):
         WPO("MlpPolicy", "CartPole-v1", **kwargs)
 
 
-@pytest.mark.parametrize("executed_advantage", ["gae_mirrored", "gae_directional"])
+@pytest.mark.parametrize("executed_advantage", ["gae_mirrored", "gae_directional", "gae_compatible"])
 def test_box_only_executed_advantages_on_a_discrete_space_fail_before_training(executed_advantage):
     message = f"`executed_advantage='{executed_advantage}'` needs a Box action space, got Discrete"
     with pytest.raises(ValueError, match=message):
@@ -353,12 +354,16 @@ def test_mirrored_gae_puts_the_mirror_on_the_support_and_credits_it():
     th.testing.assert_close(target[~above, 1], th.ones_like(target[~above, 1]))
 
 
-def test_directional_gae_hands_each_state_to_the_point_furthest_along_its_executed_advantage():
-    """With ``executed_advantage="gae_directional"`` the Q head plays no part in the plan: the unconstrained plan
-    hands each state's mass to the support point with the largest ``A_gae <z_x, z> / |z|^2``."""
-    _, rollout, _, support, old, target = _plan_with_a_flat_q_head("Pendulum-v1", "gae_directional")
-    directional = directional_advantages(rollout.advantages, rollout.actions, support.actions, old.mean, old.stddev)
-    th.testing.assert_close(target.argmax(1), directional.argmax(1))
+@pytest.mark.parametrize(
+    "executed_advantage, model", [("gae_directional", directional_advantages), ("gae_compatible", compatible_advantages)]
+)
+def test_a_gae_model_hands_each_state_to_the_point_it_rates_highest(executed_advantage, model):
+    """With ``executed_advantage="gae_directional"`` or ``"gae_compatible"`` the Q head plays no part in the plan: the
+    unconstrained plan hands each state's mass to the support point with the largest ``A_gae <phi(z_x), phi(z)> /
+    |phi(z)|^2`` (``phi(z) = z``, or the whitened score)."""
+    _, rollout, _, support, old, target = _plan_with_a_flat_q_head("Pendulum-v1", executed_advantage)
+    modelled = model(rollout.advantages, rollout.actions, support.actions, old.mean, old.stddev)
+    th.testing.assert_close(target.argmax(1), modelled.argmax(1))
     th.testing.assert_close(target.max(1).values, th.ones(len(target), dtype=target.dtype))
 
 

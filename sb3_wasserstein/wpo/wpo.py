@@ -17,7 +17,7 @@ from stable_baselines3.common.utils import explained_variance
 from torch.nn import functional as F
 
 from sb3_wasserstein.common.costs import BOX_COSTS, box_cost, zero_one_cost
-from sb3_wasserstein.common.directional import directional_advantages
+from sb3_wasserstein.common.directional import compatible_advantages, directional_advantages
 from sb3_wasserstein.common.mirror import mirrored_actions, mirrored_advantages
 from sb3_wasserstein.common.projection import categorical_projection_loss, decoupled_gaussian_projection_loss
 from sb3_wasserstein.common.transport import (
@@ -34,8 +34,10 @@ from sb3_wasserstein.common.validation import check_algorithm, check_integer, ch
 from sb3_wasserstein.wpo.policies import MlpPolicy, MultiInputPolicy, WassersteinActorCriticPolicy
 
 SelfWPO = TypeVar("SelfWPO", bound="WPO")
-EXECUTED_ADVANTAGES = ("q_head", "gae", "gae_mirrored", "gae_directional")
-BOX_ONLY_ADVANTAGES = ("gae_mirrored", "gae_directional")  # they move along the action's vector from the mean
+EXECUTED_ADVANTAGES = ("q_head", "gae", "gae_mirrored", "gae_directional", "gae_compatible")
+BOX_ONLY_ADVANTAGES = ("gae_mirrored", "gae_directional", "gae_compatible")  # they read the action's offset from the mean
+GAE_MODELS = {"gae_directional": directional_advantages, "gae_compatible": compatible_advantages}
+"""The options whose plan reads GAE's advantage extended to every support point by a model (``common.directional``)."""
 
 
 class Support(NamedTuple):
@@ -79,9 +81,11 @@ class WPO(OnPolicyAlgorithm):
         advantage, the estimate the Q head is regressed on), ``"gae_mirrored"`` (Box only, ``n_candidates >= 2``):
         as ``"gae"``, and the first candidate is the executed action's mirror image through the old mean,
         ``2 mu - a``, with the first-order advantage ``2 b - A_gae``, ``b`` the Q head's mean over the other
-        candidates (``common.mirror``), or ``"gae_directional"`` (Box only): every support point's advantage is
+        candidates (``common.mirror``), ``"gae_directional"`` (Box only): every support point's advantage is
         GAE's at the executed action carried along its direction from the old mean, ``A_gae <z_x, z> / |z|^2`` in
-        units of the old std, and the Q head is not used by the plan (``common.directional``). Outside the design
+        units of the old std, and the Q head is not used by the plan (``common.directional``), or
+        ``"gae_compatible"`` (Box only): as ``"gae_directional"`` with the Gaussian's whitened score
+        ``phi(z) = (z, (z^2 - 1) / sqrt(2))`` in place of ``z``, so that the spread is moved too. Outside the design
         note; ``docs/wpo.md`` gives what they did
     :param max_grad_norm: gradient clipping norm
     :param target_kl: as PPO's: stop the projection's passes early once a minibatch's
@@ -315,12 +319,13 @@ class WPO(OnPolicyAlgorithm):
         From the Q head at every support point; with ``executed_advantage="gae"`` the executed action's
         is the rollout's GAE advantage instead, and with ``"gae_mirrored"`` also the mirror's (the support's
         second point) is ``2 b - A_gae``, ``b`` the Q head's mean over the remaining candidates; with
-        ``"gae_directional"`` every point's is GAE's carried along the executed direction. A per-state
-        constant changes neither plan; the scaling makes ``beta`` and ``lam`` unit-free.
+        ``"gae_directional"`` and ``"gae_compatible"`` every point's is GAE's extended by a model linear in features of
+        the whitened action (``GAE_MODELS``). A per-state constant changes neither plan; the scaling makes ``beta``
+        and ``lam`` unit-free.
         """
-        if self.executed_advantage == "gae_directional":
-            q_values = directional_advantages(rollout.advantages, support.actions[:, 0], support.actions,
-                                              support.old_mean, support.old_log_std.exp())
+        if self.executed_advantage in GAE_MODELS:
+            q_values = GAE_MODELS[self.executed_advantage](rollout.advantages, support.actions[:, 0], support.actions,
+                                                           support.old_mean, support.old_log_std.exp())
         else:
             q_values = self.policy.q_values(rollout.observations, support.actions)
         if self.executed_advantage in ("gae", "gae_mirrored"):

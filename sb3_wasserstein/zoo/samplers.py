@@ -22,8 +22,9 @@ def sample_wpo_params(trial: optuna.Trial, n_actions: int, n_envs: int, addition
     """WPO: delta, n_candidates, executed_advantage, target_kl, cost, debias_spread, learning rate, rollout and
     minibatch sizes, epochs, gamma, GAE lambda, network.
 
-    The mirrored and directional advantages (``"gae_mirrored"``, the executed action's mirror ``2 mu - a``;
-    ``"gae_directional"``, GAE's advantage carried along the executed action's direction from the mean), the ground cost
+    The mirrored, directional and compatible advantages (``"gae_mirrored"``, the executed action's mirror ``2 mu - a``;
+    ``"gae_directional"``, GAE's advantage carried along the executed action's direction from the mean;
+    ``"gae_compatible"``, the same in the Gaussian's score features, so that it moves the spread too), the ground cost
     (squared Euclidean, in action units, or Mahalanobis, in units of the old policy's std) and ``debias_spread`` (the
     Gaussian's spread fitted to the geometry-corrected marginal) are offered only for a ``Box`` action space, which
     rl-zoo3 signals with ``n_actions > 0`` (it passes 0 for any other space).
