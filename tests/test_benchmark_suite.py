@@ -18,6 +18,7 @@ from sb3_wasserstein.benchmarks.suite import (
     Cell,
     aggregate,
     append_run_row,
+    collect_curves,
     curve_file,
     interquartile_mean,
     late_mean,
@@ -160,6 +161,32 @@ def write_finished_runs(folder: Path, suite: dict, finished: dict) -> None:
         path.write_text(f"timesteps,mean_return,std_return\n10,0.0,0.0\n20,{final},0.0\n")
         append_run_row(folder / "tiny_runs.csv", dict(env="Hopper-v5", algo=algo, seed=seed, n_timesteps=20, seconds=1.0,
                                                       steps_per_second=fps, status="ok", machine=machine))
+
+
+def test_collect_writes_the_selected_finished_cells_evaluations_to_one_csv(tmp_path, monkeypatch, capsys):
+    suite = dict(suite="tiny", speed_baseline="ppo", seeds=[0, 1], log_folder=str(tmp_path / "logs"),
+                 envs={"Hopper-v5": {}}, algorithms={"wpo": {}, "ppo": {"baseline": True}})
+    write_finished_runs(tmp_path, suite, {("wpo", 0): (100.0, 10.0, "A"), ("ppo", 0): (150.0, 10.0, "A"),
+                                          ("wpo", 1): (300.0, 10.0, "A")})  # ppo's seed 1 has not finished
+    assert [(row["algo"], row["seed"]) for row in collect_curves(suite, suite_cells(suite), tmp_path)] == [
+        ("wpo", 0), ("wpo", 0), ("ppo", 0), ("ppo", 0), ("wpo", 1), ("wpo", 1)]
+
+    path = tmp_path / "tiny.yml"
+    path.write_text(yaml.safe_dump(suite))
+    collected = tmp_path / "heldout.csv"
+    monkeypatch.setattr("sys.argv", ["suite", str(path), "--out", str(tmp_path), "--aggregate-only", "--seeds", "1",
+                                     "--collect", str(collected)])
+    main()
+    with collected.open(newline="") as handle:
+        assert handle.read() == ("env,algo,seed,timesteps,mean_return,std_return\r\n"
+                                 "Hopper-v5,wpo,1,10,0.0000,0.0000\r\nHopper-v5,wpo,1,20,300.0000,0.0000\r\n")
+    assert "2 evaluations of the selected cells written to" in capsys.readouterr().out
+
+    monkeypatch.setattr("sys.argv", ["suite", str(path), "--out", str(tmp_path), "--aggregate-only", "--seeds", "1",
+                                     "--algos", "ppo", "--collect", str(tmp_path / "none.csv")])
+    with pytest.raises(SystemExit, match="--collect: none of the selected cells has finished"):
+        main()
+    assert not (tmp_path / "none.csv").exists()
 
 
 def test_speed_ratio_uses_only_seeds_timed_on_one_machine(tmp_path):

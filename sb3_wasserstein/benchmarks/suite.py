@@ -19,6 +19,8 @@ reads those curves for every finished cell of the suite and writes ``<out>/<suit
 steps, averaged over seeds; the gap to the best baseline with its 95% interval, paired by seed, and the
 steps-per-second ratio to the suite's ``speed_baseline``, both over the seeds that every algorithm has finished, the
 ratio only over seeds whose two runs were timed on the same machine) and one learning-curve PNG per env.
+``--collect <csv>`` also writes every evaluation of the selected cells that have finished to one CSV (env, algo,
+seed, timesteps, mean and std of the episode returns), as the held-out files of ``docs/`` hold them.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from typing import NamedTuple
 import numpy as np
 import torch as th
 import yaml
+
+from sb3_wasserstein.benchmarks import write_rows
 
 RUNS_FIELDS = ["env", "algo", "seed", "n_timesteps", "seconds", "steps_per_second", "status", "machine"]
 """The columns of ``<suite>_runs.csv``; rows written before ``machine`` existed read it as empty (not recorded)."""
@@ -88,6 +92,19 @@ def load_curve(suite: dict, cell: Cell, out: Path) -> tuple[np.ndarray, np.ndarr
     """Evaluation steps and mean returns of a finished cell."""
     table = np.loadtxt(curve_file(suite, cell, out), delimiter=",", skiprows=1, ndmin=2)
     return table[:, 0], table[:, 1]
+
+
+def collect_curves(suite: dict, cells: list[Cell], out: Path) -> list[dict]:
+    """One row per evaluation of every finished cell of ``cells``, in their order: env, algo, seed, timesteps, mean
+    and std of the episode returns."""
+    rows = []
+    for cell in cells:
+        if not is_done(suite, cell, out):
+            continue
+        table = np.loadtxt(curve_file(suite, cell, out), delimiter=",", skiprows=1, ndmin=2)
+        rows.extend(dict(env=cell.env, algo=cell.algo, seed=cell.seed, timesteps=int(steps), mean_return=f"{mean:.4f}",
+                         std_return=f"{std:.4f}") for steps, mean, std in table)
+    return rows
 
 
 def train_command(suite: dict, cell: Cell) -> list[str]:
@@ -347,6 +364,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="runs at once (one core each)")
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"))
     parser.add_argument("--aggregate-only", action="store_true")
+    parser.add_argument("--collect", type=Path, help="also write the selected finished cells' evaluations to this CSV")
     args = parser.parse_args()
 
     suite = yaml.safe_load(args.suite.read_text())
@@ -380,6 +398,12 @@ def main() -> None:
             for number, handler in previous_handlers.items():
                 signal.signal(number, handler)
     print(markdown_table(aggregate(suite, every_cell, args.out)))  # every finished cell of the suite
+    if args.collect is not None:
+        rows = collect_curves(suite, cells, args.out)
+        if not rows:
+            sys.exit(f"--collect: none of the selected cells has finished under {args.out}; {args.collect} not written")
+        write_rows(args.collect, rows)
+        print(f"{len(rows)} evaluations of the selected cells written to {args.collect}")
 
 
 if __name__ == "__main__":
