@@ -41,6 +41,7 @@ def test_window_medians_are_the_medians_of_the_recorded_values():
         assert float(row["train/std"]) == pytest.approx(np.median(stds[inside]), abs=0.006)
         assert float(row["train/approx_kl"]) == pytest.approx(np.median(kls[inside]), rel=0.01)
     assert [row["eval/mean_reward"] for row in rows] == ["", "-1", "-1", ""]  # evaluations at 400 and 800
+    assert [row["from_step"] for row in window_medians(records, 300, ["eval/mean_reward"])] == [300, 600]
 
 
 def test_a_log_without_tables_is_refused(tmp_path, capsys):

@@ -7,7 +7,8 @@ With ``--verbose 1`` SB3 prints one table per logger dump (the suite runner keep
 ``<log_folder>/seed<seed>/<algo>_<env>.log``): a ``| section/ |`` line opens each section, ``|    name | value |``
 lines follow, and rules of dashes close the table. Each table is read as one record of its numbers, keyed
 ``section/name``. Records are grouped by their ``time/total_timesteps`` into windows ``(start, start + window]``, and
-the median of each key is printed per window (blank where no record of the window has the key).
+the median of each key is printed per window (blank where no record of the window has the key; a window where none
+has any of the keys is left out, e.g. past a run's last ``train/`` figures).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def read_tables(lines) -> list[dict[str, float]]:
 
 def window_medians(records: list[dict[str, float]], window: int, keys: list[str]) -> list[dict]:
     """Per window ``(start, start + window]`` of ``time/total_timesteps``: its first and last step and each key's
-    median over the window's records (``""`` where none has it)."""
+    median over the window's records (``""`` where none has it; windows where none has any key are left out)."""
     timed = [record for record in records if "time/total_timesteps" in record]
     if not timed:
         return []
@@ -57,7 +58,8 @@ def window_medians(records: list[dict[str, float]], window: int, keys: list[str]
         for key in keys:
             values = [record[key] for record in inside if key in record]
             row[key] = f"{np.median(values):.4g}" if values else ""
-        rows.append(row)
+        if any(row[key] for key in keys):
+            rows.append(row)
     return rows
 
 
