@@ -12,9 +12,10 @@ the old policy's standard deviation, model the advantage as linear in features `
   the policy gradient ``A_gae z / sigma`` moves the mean; the model has no curvature, so it says nothing of the spread.
 - ``compatible_advantages``: ``phi(z) = (z, (z^2 - 1) / sqrt(2))``, the Gaussian's score in ``(mu, log sigma)``
   whitened by its Fisher information (``diag(1 / sigma^2, 2)``): the compatible features of Sutton et al. (2000)
-  and Kakade (2001), in which ``w`` is the sample's natural policy gradient. Points farther from the mean than the
-  executed action gain (``A_gae > 0``) or lose (``A_gae < 0``) as ``(z_x^2 - 1)(z^2 - 1)``, so the spread fitted to
-  the plan moves as PPO's and TRPO's gradient ``A_gae (z^2 - 1)`` moves ``log sigma``.
+  and Kakade (2001), in which ``w`` is the sample's natural policy gradient. Its quadratic part gives a point
+  ``A_gae sum_k (z_xk^2 - 1)(z_k^2 - 1) / (2 |phi(z)|^2)``: where a good executed action (``A_gae > 0``) lay beyond
+  one std, points far from the mean gain; where it lay within one std, points near the mean gain (and the reverse for
+  ``A_gae < 0``), the sign of PPO's and TRPO's gradient ``A_gae (z^2 - 1)`` on ``log sigma``.
 """
 
 from __future__ import annotations
