@@ -45,8 +45,8 @@ def read_tables(lines) -> list[dict[str, float]]:
 
 
 def window_medians(records: list[dict[str, float]], window: int, keys: list[str]) -> list[dict]:
-    """Per window ``(start, start + window]`` of ``time/total_timesteps``: its first and last step and each key's
-    median over the window's records (``""`` where none has it; windows where none has any key are left out)."""
+    """Per window ``(start, start + window]`` of ``time/total_timesteps``: its bounds and each key's median over the
+    window's records (``""`` where none has it; windows where none has any key are left out)."""
     timed = [record for record in records if "time/total_timesteps" in record]
     if not timed:
         return []

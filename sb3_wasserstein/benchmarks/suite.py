@@ -88,9 +88,14 @@ def save_curve(suite: dict, cell: Cell, out: Path) -> None:
     np.savetxt(path, table, fmt=["%d", "%.4f", "%.4f"], delimiter=",", header="timesteps,mean_return,std_return", comments="")
 
 
+def curve_table(suite: dict, cell: Cell, out: Path) -> np.ndarray:
+    """A finished cell's curve file as ``[n, 3]``: evaluation steps, mean and std of the episode returns."""
+    return np.loadtxt(curve_file(suite, cell, out), delimiter=",", skiprows=1, ndmin=2)
+
+
 def load_curve(suite: dict, cell: Cell, out: Path) -> tuple[np.ndarray, np.ndarray]:
     """Evaluation steps and mean returns of a finished cell."""
-    table = np.loadtxt(curve_file(suite, cell, out), delimiter=",", skiprows=1, ndmin=2)
+    table = curve_table(suite, cell, out)
     return table[:, 0], table[:, 1]
 
 
@@ -101,9 +106,8 @@ def collect_curves(suite: dict, cells: list[Cell], out: Path) -> list[dict]:
     for cell in cells:
         if not is_done(suite, cell, out):
             continue
-        table = np.loadtxt(curve_file(suite, cell, out), delimiter=",", skiprows=1, ndmin=2)
         rows.extend(dict(env=cell.env, algo=cell.algo, seed=cell.seed, timesteps=int(steps), mean_return=f"{mean:.4f}",
-                         std_return=f"{std:.4f}") for steps, mean, std in table)
+                         std_return=f"{std:.4f}") for steps, mean, std in curve_table(suite, cell, out))
     return rows
 
 

@@ -34,10 +34,10 @@ from sb3_wasserstein.common.validation import check_algorithm, check_integer, ch
 from sb3_wasserstein.wpo.policies import MlpPolicy, MultiInputPolicy, WassersteinActorCriticPolicy
 
 SelfWPO = TypeVar("SelfWPO", bound="WPO")
-EXECUTED_ADVANTAGES = ("q_head", "gae", "gae_mirrored", "gae_directional", "gae_compatible")
-BOX_ONLY_ADVANTAGES = ("gae_mirrored", "gae_directional", "gae_compatible")  # they read the action's offset from the mean
 GAE_MODELS = {"gae_directional": directional_advantages, "gae_compatible": compatible_advantages}
 """The options whose plan reads GAE's advantage extended to every support point by a model (``common.directional``)."""
+BOX_ONLY_ADVANTAGES = ("gae_mirrored", *GAE_MODELS)  # they read the action's offset from the mean
+EXECUTED_ADVANTAGES = ("q_head", "gae", *BOX_ONLY_ADVANTAGES)
 
 
 class Support(NamedTuple):
