@@ -6,8 +6,10 @@ from typing import Any
 
 import torch as th
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, CombinedExtractor
-from stable_baselines3.common.type_aliases import PyTorchObs
+from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from stable_baselines3.sac.policies import Actor, SACPolicy
+
+from sb3_wasserstein.common.optimizers import foreach_by_default
 
 
 class WPGActor(Actor):
@@ -28,7 +30,8 @@ class WPGPolicy(SACPolicy):
     """SAC's policy (actor, twin critics, target critics) with :class:`WPGActor`; gSDE is not supported.
 
     Takes SAC's policy arguments (``net_arch``, ``activation_fn``, ``log_std_init``, ``n_critics``,
-    ``share_features_extractor``, ...).
+    ``share_features_extractor``, ...). The optimizers run torch's multi-tensor implementation unless
+    ``optimizer_kwargs`` sets ``foreach`` (``common.optimizers.foreach_by_default``).
     """
 
     actor: WPGActor
@@ -37,6 +40,10 @@ class WPGPolicy(SACPolicy):
         if use_sde:
             raise ValueError("WPG does not support gSDE: use_sde must be False (its update fits a per-state Gaussian).")
         super().__init__(*args, use_sde=False, **kwargs)
+
+    def _build(self, lr_schedule: Schedule) -> None:
+        self.optimizer_kwargs = foreach_by_default(self.optimizer_class, self.optimizer_kwargs)
+        super()._build(lr_schedule)
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> WPGActor:
         actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)

@@ -11,6 +11,8 @@ from stable_baselines3.common.torch_layers import create_mlp
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
+from sb3_wasserstein.common.optimizers import foreach_by_default
+
 
 class QHeadMixin:
     """Adds ``q_net``, an action-value head on the critic's features.
@@ -27,6 +29,7 @@ class QHeadMixin:
 
     def _build(self, lr_schedule: Schedule) -> None:
         # Built before the parent's _build so that its optimizer covers the Q head too.
+        self.optimizer_kwargs = foreach_by_default(self.optimizer_class, self.optimizer_kwargs)
         if self.q_net_arch is None:
             self.q_net_arch = list(self.net_arch["vf"] if isinstance(self.net_arch, dict) else self.net_arch)
         self.discrete = isinstance(self.action_space, spaces.Discrete)
@@ -70,7 +73,8 @@ class WassersteinActorCriticPolicy(QHeadMixin, ActorCriticPolicy):
     """SB3's ``ActorCriticPolicy`` with a Q head.
 
     :param q_net_arch: hidden layer sizes of the Q head (default: those of the value network)
-    Other parameters: see ``ActorCriticPolicy``.
+    Other parameters: see ``ActorCriticPolicy``. The optimizer runs torch's multi-tensor implementation unless
+    ``optimizer_kwargs`` sets ``foreach`` (``common.optimizers.foreach_by_default``).
     """
 
 
