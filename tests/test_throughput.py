@@ -120,8 +120,12 @@ def test_entry_throughput_writes_each_round_as_it_finishes(tmp_path, monkeypatch
     assert [(row["algo"], row["round"], row["steps_per_second"]) for row in rows] == [("wpg", "0", "123.4")]
 
 
-def test_entry_throughput_overrides_every_entry_but_the_baselines(tmp_path, monkeypatch):
-    """``--hyperparams`` reaches the compared algorithm and not the baseline, and each row records what it got."""
+@pytest.mark.parametrize("baseline_flag, baseline_given, baseline_text",
+                         [([], {}, ""), (["--baseline-hyperparams", "n_epochs:5"], {"n_epochs": 5}, "n_epochs:5")])
+def test_entry_throughput_overrides_every_entry_but_the_baselines(baseline_flag, baseline_given, baseline_text,
+                                                                  tmp_path, monkeypatch):
+    """``--hyperparams`` reaches the compared algorithm and not the baseline, ``--baseline-hyperparams`` the baseline
+    alone, and each row records what it got."""
     import csv
     import sys
 
@@ -137,8 +141,8 @@ def test_entry_throughput_overrides_every_entry_but_the_baselines(tmp_path, monk
     output = tmp_path / "throughput.csv"
     monkeypatch.setattr(sys, "argv", ["entry_throughput", "zoo_configs/onpolicy.yml", "--env", "HalfCheetah-v5",
                                       "--algos", "wpo", "ppo", "--rounds", "1", "--output", str(output),
-                                      "--hyperparams", "n_candidates:2"])
+                                      "--hyperparams", "n_candidates:2", *baseline_flag])
     entry_throughput.main()
-    assert given == {"wpo": {"n_candidates": 2}, "ppo": {}}
+    assert given == {"wpo": {"n_candidates": 2}, "ppo": baseline_given}
     rows = list(csv.DictReader(output.open()))
-    assert [(row["algo"], row["hyperparams"]) for row in rows] == [("wpo", "n_candidates:2"), ("ppo", "")]
+    assert [(row["algo"], row["hyperparams"]) for row in rows] == [("wpo", "n_candidates:2"), ("ppo", baseline_text)]

@@ -12,7 +12,11 @@ benchmark's ``train`` builds it (env wrappers, ``n_envs``, normalisation, schedu
 evaluations, on one torch thread. Rounds interleave the algorithms so that machine load hits them alike. Writes
 one CSV row per timed run (with the torch version and the CPU model) and prints each algorithm's median steps per
 second and its median ratio, round by round, to the suite's ``speed_baseline``. ``--hyperparams`` overrides the
-entries of every algorithm but the baseline (rl-zoo3's syntax), which keeps its own; each row records them.
+entries of every algorithm but the baseline (rl-zoo3's syntax), ``--baseline-hyperparams`` the baseline's; each row
+records them. E.g. PPO with the multi-tensor Adam our policies default to (its Walker2d entry has no ``policy_kwargs``):
+
+    python -m sb3_wasserstein.benchmarks.entry_throughput zoo_configs/onpolicy.yml --env Walker2d-v5 --algos wpo ppo \
+        --baseline-hyperparams policy_kwargs:"dict(optimizer_kwargs=dict(eps=1e-5, foreach=True))"
 """
 
 from __future__ import annotations
@@ -89,6 +93,8 @@ def main() -> None:
     parser.add_argument("--output", default=None, help="default: docs/throughput_<suite>_<env>.csv")
     parser.add_argument("--hyperparams", type=str, nargs="+", action=StoreDict, default={},
                         help="override the entries but the baseline's, e.g. n_candidates:2 (as rl-zoo3's train)")
+    parser.add_argument("--baseline-hyperparams", type=str, nargs="+", action=StoreDict, default={},
+                        help="override the baseline's entry, as --hyperparams the others'")
     args = parser.parse_args()
     suite = yaml.safe_load(Path(args.suite).read_text())
     algos = args.algos or list(suite["algorithms"])
@@ -104,7 +110,7 @@ def main() -> None:
         writer.writeheader()
         for round_ in range(args.rounds):
             for algo in algos:
-                overrides = {} if algo == suite["speed_baseline"] else args.hyperparams
+                overrides = args.baseline_hyperparams if algo == suite["speed_baseline"] else args.hyperparams
                 speed = steps_per_second(algo, suite["algorithms"][algo]["conf_file"], args.env, args.steps, args.warmup,
                                          hyperparams=overrides)
                 rows.append(dict(env=args.env, algo=algo, round=round_, warmup=args.warmup, steps=args.steps,
