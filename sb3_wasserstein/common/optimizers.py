@@ -13,8 +13,9 @@ def foreach_by_default(optimizer_class: type[th.optim.Optimizer], optimizer_kwar
     implementation (``foreach``, or ``fused`` or ``differentiable``, which torch does not combine with it).
 
     torch uses its multi-tensor ("foreach") implementation by default only on accelerators; on a CPU it updates one
-    tensor at a time in Python. The two give bitwise the same parameters (``tests/test_optimizers.py``), and on the
-    small minibatches of the benchmark's entries the per-tensor loop is a sizeable part of each gradient step.
+    tensor at a time in Python. For Adam, the policies' default, the two give bitwise the same parameters
+    (``tests/test_optimizers.py``), and on the small minibatches of the benchmark's entries the per-tensor loop is a
+    sizeable part of each gradient step.
     """
     chosen = "foreach" in optimizer_kwargs or optimizer_kwargs.get("fused") or optimizer_kwargs.get("differentiable")
     if chosen or "foreach" not in inspect.signature(optimizer_class).parameters:

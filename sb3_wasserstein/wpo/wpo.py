@@ -468,7 +468,8 @@ class WPO(OnPolicyAlgorithm):
         optimizer = self.policy.optimizer
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        # The optimizer's list of the policy's parameters: walking the module tree at every step costs more than the clip.
+        # The optimizer's list of the policy's parameters: walking the module tree for them at every step took 40% of
+        # the clip's time (docs/benchmarks.md, throughput after f6d8977).
         th.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], self.max_grad_norm)
         optimizer.step()
 
