@@ -42,11 +42,13 @@ def small_model(algo, optimizer_kwargs=None):
 
 
 @pytest.mark.parametrize("algo", [WPO, SPO, WPG])
-def test_policies_default_to_foreach_and_keep_a_given_choice(algo):
-    assert all(optimizer.defaults["foreach"] is True for optimizer in optimizers(small_model(algo)))
-    chosen = small_model(algo, {"foreach": False})
-    assert all(optimizer.defaults["foreach"] is False for optimizer in optimizers(chosen))
-    assert chosen.policy_kwargs["optimizer_kwargs"] == {"foreach": False}
+def test_policies_default_to_foreach_and_keep_a_given_choice_through_save_and_load(algo, tmp_path):
+    for optimizer_kwargs, expected in ((None, True), ({"foreach": False}, False)):
+        model = small_model(algo, optimizer_kwargs)
+        assert all(optimizer.defaults["foreach"] is expected for optimizer in optimizers(model))
+        model.save(tmp_path / "model.zip")
+        loaded = algo.load(tmp_path / "model.zip")
+        assert all(optimizer.defaults["foreach"] is expected for optimizer in optimizers(loaded))
 
 
 @pytest.mark.parametrize("algo", [WPO, SPO, WPG])
