@@ -39,6 +39,28 @@ def gaussian_log_density(support: th.Tensor, mean: th.Tensor, log_std: th.Tensor
     return diagonal_gaussian_log_density(support, mean.unsqueeze(-2), log_std.unsqueeze(-2))
 
 
+SPREAD_CENTRES = ("old_mean", "plan_mean")
+"""Where ``decoupled_gaussian_projection_loss`` measures the spread from: the old policy's mean, or the weights' own."""
+
+RELIABILITY_FLOOR = 1e-3
+"""Floor on ``1 - sum_j w_j^2`` in ``reliability_corrected_squared_deviations`` (weights near one-hot)."""
+
+
+def reliability_corrected_squared_deviations(support: th.Tensor, weights: th.Tensor) -> th.Tensor:
+    """Squared deviations of the support points from their weighted mean, scaled so that their weighted sum is the
+    unbiased variance estimate for reliability weights.
+
+    ``m = sum_j w_j a_j`` and ``D_j = (a_j - m)^2 / (1 - sum_j w_j^2)`` per action dimension, so that
+    ``sum_j w_j D_j`` has expectation ``sigma^2`` for independent draws of variance ``sigma^2`` and fixed weights
+    summing to 1 (Bessel's ``n / (n - 1)`` for uniform weights). ``1 - sum_j w_j^2`` is floored at
+    ``RELIABILITY_FLOOR``: one-hot weights give no deviation to scale. ``support`` is ``[B, n, d]``, ``weights``
+    ``[B, n]``; the result is ``[B, n, d]``, with the centre detached.
+    """
+    centre = (weights.unsqueeze(-1) * support).sum(-2).detach()
+    correction = 1.0 / (1.0 - weights.pow(2).sum(-1, keepdim=True)).clamp_min(RELIABILITY_FLOOR)
+    return (support - centre.unsqueeze(-2)).pow(2) * correction.unsqueeze(-1)
+
+
 def decoupled_gaussian_projection_loss(
     mean: th.Tensor,
     log_std: th.Tensor,
@@ -47,6 +69,7 @@ def decoupled_gaussian_projection_loss(
     support: th.Tensor,
     target: th.Tensor,
     spread_target: th.Tensor | None = None,
+    spread_centre: str = "old_mean",
 ) -> tuple[th.Tensor, th.Tensor]:
     """Weighted maximum likelihood with the mean and the spread fitted separately (MPO's decoupling).
 
@@ -55,12 +78,24 @@ def decoupled_gaussian_projection_loss(
     with ``q = target`` and ``w = spread_target`` (``q`` when None; e.g. ``geometry_corrected_marginal``).
 
     Fitting both at once lets a one-hot target collapse the spread (the prototype's failure); apart,
-    the spread follows the distance of the chosen candidates from the old mean instead.
+    the spread follows the distance of the chosen candidates from the old mean instead. That distance also
+    counts the mean's own shift, ``sum_j w_j (a_j - mu_k)^2 = Var_w + (m_w - mu_k)^2``; with
+    ``spread_centre="plan_mean"`` the spread is fitted to the deviations from the weights' own mean instead,
+    ``spread_loss = E_s sum_j w_j sum_k [D_jk / (2 sigma_theta,k^2) + log sigma_theta,k]`` with ``D`` from
+    ``reliability_corrected_squared_deviations`` (its ``log(2 pi)`` constant left out), stationary at
+    ``sigma^2 = sum_j w_j D_j``. Outside the design note.
     ``log_std`` is the unclamped parameter so that its gradient never vanishes.
     """
     mean_loss = -(target * gaussian_log_density(support, mean, old_log_std)).sum(-1).mean()
     spread_weights = target if spread_target is None else spread_target
-    spread_loss = -(spread_weights * gaussian_log_density(support, old_mean, log_std)).sum(-1).mean()
+    if spread_centre == "old_mean":
+        spread_loss = -(spread_weights * gaussian_log_density(support, old_mean, log_std)).sum(-1).mean()
+    elif spread_centre == "plan_mean":
+        deviations = reliability_corrected_squared_deviations(support, spread_weights)
+        nll = (0.5 * deviations * th.exp(-2 * log_std).unsqueeze(-2) + log_std.unsqueeze(-2)).sum(-1)
+        spread_loss = (spread_weights * nll).sum(-1).mean()
+    else:
+        raise ValueError(f"`spread_centre` must be one of {SPREAD_CENTRES}, got {spread_centre!r}.")
     return mean_loss, spread_loss
 
 

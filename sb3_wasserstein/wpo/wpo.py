@@ -19,7 +19,11 @@ from torch.nn import functional as F
 from sb3_wasserstein.common.costs import BOX_COSTS, box_cost, zero_one_cost
 from sb3_wasserstein.common.directional import compatible_advantages, directional_advantages
 from sb3_wasserstein.common.mirror import mirrored_actions, mirrored_advantages
-from sb3_wasserstein.common.projection import categorical_projection_loss, decoupled_gaussian_projection_loss
+from sb3_wasserstein.common.projection import (
+    SPREAD_CENTRES,
+    categorical_projection_loss,
+    decoupled_gaussian_projection_loss,
+)
 from sb3_wasserstein.common.transport import (
     DualSolution,
     geometry_corrected_marginal,
@@ -96,6 +100,11 @@ class WPO(OnPolicyAlgorithm):
         advantages shuffled within each state (``common.transport.geometry_corrected_marginal``), which moves
         mass towards the middle of the support whatever the advantages say. Outside the design note
         (``docs/wpo.md`` gives what it did); the mean is fitted to the plan's marginal either way
+    :param spread_centre: Box only: where the spread's deviations are measured from: ``"old_mean"`` (the old
+        policy's mean; the design note) or ``"plan_mean"`` (the spread weights' own mean, with the reliability-weights
+        correction ``1 / (1 - sum_j w_j^2)``), so that the mean's shift is not counted as spread
+        (``common.projection.decoupled_gaussian_projection_loss``). Outside the design note; ``docs/wpo.md`` gives
+        what it did
     :param stats_window_size: episodes averaged in the rollout logs
     :param tensorboard_log: tensorboard log folder (None: no tensorboard)
     :param policy_kwargs: keyword arguments of the policy
@@ -128,6 +137,7 @@ class WPO(OnPolicyAlgorithm):
         max_grad_norm: float = 0.5,
         target_kl: float | None = None,
         debias_spread: bool = False,
+        spread_centre: str = "old_mean",
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -167,6 +177,7 @@ class WPO(OnPolicyAlgorithm):
         self.executed_advantage = executed_advantage
         self.target_kl = target_kl
         self.debias_spread = debias_spread
+        self.spread_centre = spread_centre
         self._saved_by = self.algorithm_name  # saved with the model: load() restores the file's before _setup_model
         if _init_setup_model:
             self._setup_model()
@@ -207,6 +218,11 @@ class WPO(OnPolicyAlgorithm):
             raise ValueError(f"`debias_spread` must be True or False, got {self.debias_spread!r}.")
         if self.debias_spread and not isinstance(self.action_space, spaces.Box):
             raise ValueError(f"`debias_spread=True` needs a Box action space (a Gaussian's spread), got {self.action_space}.")
+        if self.spread_centre not in SPREAD_CENTRES:
+            raise ValueError(f"`spread_centre` must be one of {SPREAD_CENTRES}, got {self.spread_centre!r}.")
+        if self.spread_centre != "old_mean" and not isinstance(self.action_space, spaces.Box):
+            raise ValueError(f"`spread_centre={self.spread_centre!r}` needs a Box action space (a Gaussian's spread), "
+                             f"got {self.action_space}.")
         if self.env is not None and self.n_steps * self.n_envs < self.batch_size:
             raise ValueError(
                 f"`n_steps * n_envs` ({self.n_steps} * {self.n_envs}) must be at least `batch_size` ({self.batch_size})."
@@ -441,6 +457,7 @@ class WPO(OnPolicyAlgorithm):
                         support.actions[indices],
                         target[indices],
                         spread_target[indices],
+                        self.spread_centre,
                     )
                     loss = mean_loss + spread_loss
                 self._step(loss)
