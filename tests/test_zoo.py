@@ -125,8 +125,9 @@ def test_samplers_give_hyperparameters_the_algorithm_accepts(algo):
         params = HYPERPARAMS_SAMPLER[algo](trial, 1, 1, {"using_her_replay_buffer": False, "her_kwargs": {}})
         assert HYPERPARAMS_CONVERTER[algo](trial.params) == params  # what --trial-id replays
         model = ALGOS[algo]("MlpPolicy", "Pendulum-v1", **params)
-        searched = {"wpo": {"delta", "n_candidates", "executed_advantage", "target_kl", "cost", "debias_spread"},
-                    "spo": {"delta", "n_candidates", "executed_advantage", "target_kl", "lam", "cost", "debias_spread"},
+        box = {"cost", "debias_spread", "spread_centre"}
+        searched = {"wpo": {"delta", "n_candidates", "executed_advantage", "target_kl", *box},
+                    "spo": {"delta", "n_candidates", "executed_advantage", "target_kl", "lam", *box},
                     "wpg": {"langevin_step_size", "langevin_steps", "n_particles"}}[algo]
         for name in searched | {"learning_rate", "gamma"}:
             assert name in params and getattr(model, name) == params[name]
@@ -148,7 +149,7 @@ def test_a_trial_whose_minibatch_was_cut_to_the_rollout_replays_as_it_ran(algo):
 @pytest.mark.parametrize(
     "n_actions, offered", [(1, ("q_head", "gae", "gae_mirrored", "gae_directional", "gae_compatible")), (0, ("q_head", "gae"))]
 )
-def test_wpo_sampler_offers_the_box_advantages_the_costs_and_debias_spread_only_for_box_actions(n_actions, offered):
+def test_wpo_sampler_offers_the_box_advantages_costs_and_spread_options_only_for_box_actions(n_actions, offered):
     from sb3_wasserstein.zoo.samplers import sample_wpo_params
 
     trial = optuna.create_study().ask()  # rl-zoo3 passes n_actions = 0 for a non-Box action space
@@ -159,6 +160,8 @@ def test_wpo_sampler_offers_the_box_advantages_the_costs_and_debias_spread_only_
     assert costs == (("squared_euclidean", "mahalanobis") if n_actions > 0 else None)
     debias = trial.distributions["debias_spread"].choices if "debias_spread" in trial.distributions else None
     assert debias == ((False, True) if n_actions > 0 else None)
+    centres = trial.distributions["spread_centre"].choices if "spread_centre" in trial.distributions else None
+    assert centres == (("old_mean", "plan_mean") if n_actions > 0 else None)
 
 
 def test_optimize_records_trials_and_a_second_worker_adds_to_the_study(tmp_path):

@@ -6,8 +6,8 @@ them through rl-zoo3's own converters, which also turn a stored trial back into 
 usual ones: the trust-region radius ``delta``, SPO's entropic strength ``lam``, the number of
 candidate actions ``n_candidates`` (M), the executed action's advantage (``executed_advantage``),
 the per-iteration KL limit (``target_kl``), the ground cost of continuous actions (``cost``) and
-whether their spread is fitted without the plan's drift (``debias_spread``), and WPG's Langevin step size, steps
-and particles.
+whether their spread is fitted without the plan's drift (``debias_spread``) and around which mean
+(``spread_centre``), and WPG's Langevin step size, steps and particles.
 """
 
 from typing import Any
@@ -15,18 +15,20 @@ from typing import Any
 import optuna
 from rl_zoo3.hyperparams_opt import convert_offpolicy_params, convert_onpolicy_params
 
+from sb3_wasserstein.common.projection import SPREAD_CENTRES
 from sb3_wasserstein.wpo.wpo import BOX_ONLY_ADVANTAGES, EXECUTED_ADVANTAGES
 
 
 def sample_wpo_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
-    """WPO: delta, n_candidates, executed_advantage, target_kl, cost, debias_spread, learning rate, rollout and
-    minibatch sizes, epochs, gamma, GAE lambda, network.
+    """WPO: delta, n_candidates, executed_advantage, target_kl, cost, debias_spread, spread_centre, learning rate,
+    rollout and minibatch sizes, epochs, gamma, GAE lambda, network.
 
     The mirrored, directional and compatible advantages (``"gae_mirrored"``, the executed action's mirror ``2 mu - a``;
     ``"gae_directional"``, GAE's advantage carried along the executed action's direction from the mean;
     ``"gae_compatible"``, the same in the Gaussian's score features, so that it moves the spread too), the ground cost
-    (squared Euclidean, in action units, or Mahalanobis, in units of the old policy's std) and ``debias_spread`` (the
-    Gaussian's spread fitted to the geometry-corrected marginal) are offered only for a ``Box`` action space, which
+    (squared Euclidean, in action units, or Mahalanobis, in units of the old policy's std), ``debias_spread`` (the
+    Gaussian's spread fitted to the geometry-corrected marginal) and ``spread_centre`` (the spread measured from the
+    old mean or from the weights' own) are offered only for a ``Box`` action space, which
     rl-zoo3 signals with ``n_actions > 0`` (it passes 0 for any other space).
     """
     executed_advantages = [a for a in EXECUTED_ADVANTAGES if n_actions > 0 or a not in BOX_ONLY_ADVANTAGES]
@@ -51,6 +53,7 @@ def sample_wpo_params(trial: optuna.Trial, n_actions: int, n_envs: int, addition
     if n_actions > 0:
         sampled["cost"] = trial.suggest_categorical("cost", ["squared_euclidean", "mahalanobis"])
         sampled["debias_spread"] = trial.suggest_categorical("debias_spread", [False, True])
+        sampled["spread_centre"] = trial.suggest_categorical("spread_centre", list(SPREAD_CENTRES))
     hyperparams = convert_wpo_params(sampled)
     trial.set_user_attr("gamma", hyperparams["gamma"])
     trial.set_user_attr("n_steps", hyperparams["n_steps"])
