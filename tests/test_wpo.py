@@ -52,7 +52,7 @@ class MultiDiscreteEnv(gym.Env):
         (dict(n_candidates=0), "`n_candidates` must be an integer >= 1, got 0"),
         (dict(q_window=0), "`q_window`"),
         (dict(executed_advantage="td"),
-         "`executed_advantage` must be one of \\('q_head', 'gae', 'gae_mirrored', 'gae_directional', "
+         "`executed_advantage` must be one of \\('q_head', 'gae', 'gae_natural', 'gae_mirrored', 'gae_directional', "
          "'gae_compatible'\\), got 'td'"),
         (dict(executed_advantage="gae_mirrored", n_candidates=1), "needs `n_candidates` >= 2 .*got 1"),
         (dict(batch_size=1), "`batch_size`"),

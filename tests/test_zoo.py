@@ -147,7 +147,9 @@ def test_a_trial_whose_minibatch_was_cut_to_the_rollout_replays_as_it_ran(algo):
 
 
 @pytest.mark.parametrize(
-    "n_actions, offered", [(1, ("q_head", "gae", "gae_mirrored", "gae_directional", "gae_compatible")), (0, ("q_head", "gae"))]
+    "n_actions, offered",
+    [(1, ("q_head", "gae", "gae_natural", "gae_mirrored", "gae_directional", "gae_compatible")),
+     (0, ("q_head", "gae", "gae_natural"))],
 )
 def test_wpo_sampler_offers_the_box_advantages_costs_and_spread_options_only_for_box_actions(n_actions, offered):
     from sb3_wasserstein.zoo.samplers import sample_wpo_params

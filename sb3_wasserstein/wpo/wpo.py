@@ -19,6 +19,7 @@ from torch.nn import functional as F
 from sb3_wasserstein.common.costs import BOX_COSTS, box_cost, zero_one_cost
 from sb3_wasserstein.common.directional import compatible_advantages, directional_advantages
 from sb3_wasserstein.common.mirror import mirrored_actions, mirrored_advantages
+from sb3_wasserstein.common.natural import directional_derivative, natural_gradient
 from sb3_wasserstein.common.projection import (
     SPREAD_CENTRES,
     categorical_projection_loss,
@@ -41,7 +42,8 @@ SelfWPO = TypeVar("SelfWPO", bound="WPO")
 GAE_MODELS = {"gae_directional": directional_advantages, "gae_compatible": compatible_advantages}
 """The options whose plan reads GAE's advantage extended to every support point by a model (``common.directional``)."""
 BOX_ONLY_ADVANTAGES = ("gae_mirrored", *GAE_MODELS)  # they read the action's offset from the mean
-EXECUTED_ADVANTAGES = ("q_head", "gae", *BOX_ONLY_ADVANTAGES)
+EXECUTED_ADVANTAGES = ("q_head", "gae", "gae_natural", *BOX_ONLY_ADVANTAGES)
+NATURAL_CG_STEPS, NATURAL_CG_DAMPING = 15, 0.1  # sb3-contrib TRPO's defaults for the same solve
 
 
 class Support(NamedTuple):
@@ -89,8 +91,10 @@ class WPO(OnPolicyAlgorithm):
         GAE's at the executed action carried along its direction from the old mean, ``A_gae <z_x, z> / |z|^2`` in
         units of the old std, and the Q head is not used by the plan (``common.directional``), or
         ``"gae_compatible"`` (Box only): as ``"gae_directional"`` with the Gaussian's whitened score
-        ``phi(z) = (z, (z^2 - 1) / sqrt(2))`` in place of ``z``, so that the spread is moved too. Outside the design
-        note; ``docs/wpo.md`` gives what they did
+        ``phi(z) = (z, (z^2 - 1) / sqrt(2))`` in place of ``z``, so that the spread is moved too, or
+        ``"gae_natural"``: every support point's advantage is the compatible model ``w . grad log pi_k(x|s)``, ``w``
+        GAE's least-squares fit over the rollout (the natural gradient, ``common.natural``), and the Q head is not
+        used by the plan. Outside the design note; ``docs/wpo.md`` gives what they did
     :param max_grad_norm: gradient clipping norm
     :param target_kl: as PPO's: stop the projection's passes early once a minibatch's
         ``KL(pi_k || pi_theta)`` exceeds ``1.5 * target_kl`` (None: no limit). Outside the design
@@ -339,7 +343,9 @@ class WPO(OnPolicyAlgorithm):
         the whitened action (``GAE_MODELS``). A per-state constant changes neither plan; the scaling makes ``beta``
         and ``lam`` unit-free.
         """
-        if self.executed_advantage in GAE_MODELS:
+        if self.executed_advantage == "gae_natural":
+            q_values = self._natural_advantages(rollout, support)
+        elif self.executed_advantage in GAE_MODELS:
             q_values = GAE_MODELS[self.executed_advantage](rollout.advantages, support.actions[:, 0], support.actions,
                                                            support.old_mean, support.old_log_std.exp())
         else:
@@ -350,6 +356,31 @@ class WPO(OnPolicyAlgorithm):
             q_values[:, 1] = mirrored_advantages(rollout.advantages, q_values[:, 2:].mean(1))
         centred = q_values - q_values.mean(dim=1, keepdim=True)
         return (centred / (centred.std() + 1e-8)).double()
+
+    def _natural_advantages(self, rollout, support: Support) -> th.Tensor:
+        """``w . grad log pi_k(x|s)`` at every support point ``x``, ``[B, n]``: the compatible model of GAE's
+        advantages, ``w = (F + damping I)^-1 g`` solved as TRPO solves it (``common.natural``)."""
+        with th.enable_grad():
+            new = self.policy.get_distribution(rollout.observations).distribution
+            if support.actions is None:
+                old = th.distributions.Categorical(logits=new.logits.detach())
+                executed_log_prob = new.log_prob(rollout.actions.long().flatten())
+                support_log_prob = new.logits
+            else:
+                old = th.distributions.Normal(new.mean.detach(), new.stddev.detach())
+                executed_log_prob = new.log_prob(rollout.actions).sum(-1)
+                support_log_prob = new.log_prob(support.actions.transpose(0, 1)).sum(-1).transpose(0, 1)
+            params = self._actor_parameters(executed_log_prob)
+            kl = _per_state_kl(old, new).mean()
+            direction = natural_gradient(executed_log_prob, rollout.advantages, kl, params, NATURAL_CG_STEPS,
+                                         NATURAL_CG_DAMPING)
+            return directional_derivative(support_log_prob, params, direction).detach()
+
+    def _actor_parameters(self, log_prob: th.Tensor) -> list[th.Tensor]:
+        """The policy's parameters that ``log_prob`` depends on (the actor's, and a shared extractor's)."""
+        candidates = [param for param in self.policy.parameters() if param.requires_grad]
+        gradients = th.autograd.grad(log_prob.sum(), candidates, retain_graph=True, allow_unused=True)
+        return [param for param, gradient in zip(candidates, gradients, strict=True) if gradient is not None]
 
     @staticmethod
     def _executed_index(rollout, support: Support) -> th.Tensor:
