@@ -99,7 +99,7 @@ def test_gae_natural_support_advantages_are_the_score_along_the_natural_gradient
         direction = natural_gradient(log_prob, rollout.advantages, kl, params, 15, 0.1)
 
     def support_log_prob(step):
-        flat = [param.detach().clone() for param in params]
+        saved = [param.detach().clone() for param in params]
         offset = 0
         with th.no_grad():
             for param in params:
@@ -110,8 +110,8 @@ def test_gae_natural_support_advantages_are_the_score_along_the_natural_gradient
                 values = moved.logits.clone()
             else:
                 values = moved.log_prob(support.actions.transpose(0, 1)).sum(-1).transpose(0, 1)
-            for param, saved in zip(params, flat):
-                param.copy_(saved)
+            for param, value in zip(params, saved, strict=True):
+                param.copy_(value)
         return values
 
     step = 1e-3 / direction.norm().item()

@@ -340,7 +340,8 @@ class WPO(OnPolicyAlgorithm):
         is the rollout's GAE advantage instead, and with ``"gae_mirrored"`` also the mirror's (the support's
         second point) is ``2 b - A_gae``, ``b`` the Q head's mean over the remaining candidates; with
         ``"gae_directional"`` and ``"gae_compatible"`` every point's is GAE's extended by a model linear in features of
-        the whitened action (``GAE_MODELS``). A per-state constant changes neither plan; the scaling makes ``beta``
+        the whitened action (``GAE_MODELS``); with ``"gae_natural"`` every point's is GAE's compatible model fitted over
+        the rollout (``_natural_advantages``). A per-state constant changes neither plan; the scaling makes ``beta``
         and ``lam`` unit-free.
         """
         if self.executed_advantage == "gae_natural":
