@@ -1,4 +1,4 @@
-"""The compatible advantage model (``common.natural``): against a dense solve, the explicit Jacobian, and the
+"""The compatible advantage model (``common.natural``): against the explicit Jacobian and a dense solve with the
 closed-form Fisher of a Gaussian policy; and WPO's support advantages under ``executed_advantage="gae_natural"``."""
 
 import gymnasium as gym
@@ -6,24 +6,11 @@ import pytest
 import torch as th
 
 from sb3_wasserstein import WPO
-from sb3_wasserstein.common.natural import conjugate_gradient, directional_derivative, natural_gradient
+from sb3_wasserstein.common.natural import directional_derivative, natural_gradient
 
 
 def _generator():
     return th.Generator().manual_seed(0)
-
-
-def test_conjugate_gradient_solves_a_symmetric_positive_definite_system_in_n_steps():
-    generator = _generator()
-    factor = th.randn(8, 8, generator=generator, dtype=th.float64)
-    matrix = factor @ factor.T + 0.1 * th.eye(8, dtype=th.float64)
-    b = th.randn(8, generator=generator, dtype=th.float64)
-    th.testing.assert_close(conjugate_gradient(lambda v: matrix @ v, b, n_steps=8), th.linalg.solve(matrix, b))
-
-
-def test_conjugate_gradient_stops_at_a_zero_right_hand_side():
-    b = th.zeros(3, dtype=th.float64)
-    assert th.equal(conjugate_gradient(lambda v: v, b, n_steps=5), b)
 
 
 def test_directional_derivative_is_the_explicit_jacobian_times_the_direction():

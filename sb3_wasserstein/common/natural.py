@@ -14,29 +14,11 @@ model at every support point ``x``: the derivative of ``log pi_theta(x|s)`` alon
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch as th
-
-
-def conjugate_gradient(matrix_vector_product: Callable[[th.Tensor], th.Tensor], b: th.Tensor, n_steps: int,
-                       residual_tolerance: float = 1e-10) -> th.Tensor:
-    """Approximately solve ``M x = b`` for a symmetric positive definite ``M`` given by its product, from ``x = 0``:
-    at most ``n_steps`` conjugate-gradient steps, fewer once ``|r|^2 < residual_tolerance``."""
-    x = th.zeros_like(b)
-    residual, direction = b.clone(), b.clone()
-    squared_residual = residual @ residual
-    for _ in range(n_steps):
-        if squared_residual < residual_tolerance:
-            break
-        product = matrix_vector_product(direction)
-        step = squared_residual / (direction @ product)
-        x += step * direction
-        residual -= step * product
-        new_squared_residual = residual @ residual
-        direction = residual + (new_squared_residual / squared_residual) * direction
-        squared_residual = new_squared_residual
-    return x
+from sb3_contrib.common.utils import conjugate_gradient_solver
+from torch.nn.utils import parameters_to_vector
 
 
 def directional_derivative(outputs: th.Tensor, params: Sequence[th.Tensor], direction: th.Tensor) -> th.Tensor:
@@ -44,7 +26,7 @@ def directional_derivative(outputs: th.Tensor, params: Sequence[th.Tensor], dire
     parameter direction ``w``, by differentiating ``(J^T u) . w`` with respect to ``u``."""
     probe = th.zeros_like(outputs, requires_grad=True)
     pulled_back = th.autograd.grad(outputs, params, grad_outputs=probe, create_graph=True)
-    return th.autograd.grad(_flat(pulled_back) @ direction, probe, retain_graph=True)[0]
+    return th.autograd.grad(parameters_to_vector(pulled_back) @ direction, probe, retain_graph=True)[0]
 
 
 def natural_gradient(log_prob: th.Tensor, advantages: th.Tensor, kl: th.Tensor, params: Sequence[th.Tensor],
@@ -57,18 +39,16 @@ def natural_gradient(log_prob: th.Tensor, advantages: th.Tensor, kl: th.Tensor, 
     :param kl: scalar, the mean ``KL(pi_k || pi_theta)`` over the states, with its graph (at ``theta = theta_k``
         its Hessian is ``F``)
     :param params: the parameters the policy's distribution depends on
-    :param n_steps: conjugate-gradient steps (TRPO's ``cg_max_steps``)
+    :param n_steps: conjugate-gradient steps (TRPO's ``cg_max_steps``; sb3-contrib's solver, as TRPO's)
     :param damping: added to ``F``'s diagonal (TRPO's ``cg_damping``)
     """
     centred = advantages - advantages.mean()
-    g = _flat(th.autograd.grad((centred * log_prob).mean(), params, retain_graph=True)).detach()
-    kl_gradient = _flat(th.autograd.grad(kl, params, create_graph=True))
+    g = parameters_to_vector(th.autograd.grad((centred * log_prob).mean(), params, retain_graph=True)).detach()
+    kl_gradient = parameters_to_vector(th.autograd.grad(kl, params, create_graph=True))
 
     def fisher_vector_product(vector: th.Tensor) -> th.Tensor:
-        return _flat(th.autograd.grad(kl_gradient @ vector, params, retain_graph=True)).detach() + damping * vector
+        product = parameters_to_vector(th.autograd.grad(kl_gradient @ vector, params, retain_graph=True))
+        return product.detach() + damping * vector
 
-    return conjugate_gradient(fisher_vector_product, g, n_steps)
+    return conjugate_gradient_solver(fisher_vector_product, g, max_iter=n_steps)
 
-
-def _flat(tensors: Sequence[th.Tensor]) -> th.Tensor:
-    return th.cat([tensor.reshape(-1) for tensor in tensors])
