@@ -7,6 +7,7 @@ import torch as th
 
 from sb3_wasserstein import WPO
 from sb3_wasserstein.common.natural import directional_derivative, natural_gradient
+from sb3_wasserstein.wpo.wpo import _per_state_kl
 
 
 def _generator():
@@ -79,10 +80,7 @@ def test_gae_natural_support_advantages_are_the_score_along_the_natural_gradient
         log_prob = (distribution.log_prob(rollout.actions).sum(-1) if support.actions is not None
                     else distribution.log_prob(rollout.actions.long().flatten()))
         params = model._actor_parameters(log_prob)
-        old = type(distribution)(**({"logits": distribution.logits.detach()} if support.actions is None else
-                                    {"loc": distribution.mean.detach(), "scale": distribution.stddev.detach()}))
-        kl = th.distributions.kl_divergence(old, distribution)
-        kl = (kl.sum(-1) if kl.dim() > 1 else kl).mean()
+        kl = _per_state_kl(model._old_distribution(support), distribution).mean()
         direction = natural_gradient(log_prob, rollout.advantages, kl, params, 15, 0.1)
 
     def support_log_prob(step):

@@ -364,15 +364,13 @@ class WPO(OnPolicyAlgorithm):
         with th.enable_grad():
             new = self.policy.get_distribution(rollout.observations).distribution
             if support.actions is None:
-                old = th.distributions.Categorical(logits=new.logits.detach())
                 executed_log_prob = new.log_prob(rollout.actions.long().flatten())
                 support_log_prob = new.logits
             else:
-                old = th.distributions.Normal(new.mean.detach(), new.stddev.detach())
                 executed_log_prob = new.log_prob(rollout.actions).sum(-1)
                 support_log_prob = new.log_prob(support.actions.transpose(0, 1)).sum(-1).transpose(0, 1)
             params = self._actor_parameters(executed_log_prob)
-            kl = _per_state_kl(old, new).mean()
+            kl = _per_state_kl(self._old_distribution(support), new).mean()
             direction = natural_gradient(executed_log_prob, rollout.advantages, kl, params, NATURAL_CG_STEPS,
                                          NATURAL_CG_DAMPING)
             return directional_derivative(support_log_prob, params, direction).detach()
@@ -497,14 +495,17 @@ class WPO(OnPolicyAlgorithm):
         return float(np.mean(losses)), self.n_epochs
 
     @staticmethod
-    def _kl_from_old(support: Support, indices: th.Tensor, new: th.distributions.Distribution) -> float:
-        """Mean ``KL(pi_k || pi_theta)`` over the states ``indices``, as PPO's early stop reads it."""
+    def _old_distribution(support: Support, indices: th.Tensor | slice = slice(None)) -> th.distributions.Distribution:
+        """``pi_k`` on the states ``indices`` (all by default), as the support recorded it."""
         if support.actions is None:
-            old = th.distributions.Categorical(probs=support.source[indices])
-        else:
-            old = th.distributions.Normal(support.old_mean[indices], th.exp(support.old_log_std[indices]))
+            return th.distributions.Categorical(probs=support.source[indices])
+        return th.distributions.Normal(support.old_mean[indices], th.exp(support.old_log_std[indices]))
+
+    @classmethod
+    def _kl_from_old(cls, support: Support, indices: th.Tensor, new: th.distributions.Distribution) -> float:
+        """Mean ``KL(pi_k || pi_theta)`` over the states ``indices``, as PPO's early stop reads it."""
         with th.no_grad():
-            return _per_state_kl(old, new).mean().item()
+            return _per_state_kl(cls._old_distribution(support, indices), new).mean().item()
 
     # -- plumbing -------------------------------------------------------------------------------------
 
